@@ -1,0 +1,527 @@
+"""A faithful fake Trello REST API (``/1``-less paths, as under ``base_url``) on loopback.
+
+Deterministic data from ``seed`` and sizes: boards with English or Chinese lists (one archived list
+per board), labels, members, custom fields (customer / deal value / stage dropdown / signed
+checkbox), cards with and without members and due dates (some due at 16:30Z, the timezone edge),
+archived cards, checklists. Behaviour modelled on the real API:
+
+* auth by ``key`` + ``token`` query params; a wrong or missing one answers **401 plain text**
+  ``invalid key`` / ``invalid token``;
+* per-token (and per-key) windows when ``rate_limit`` is set: every answer carries
+  ``x-rate-limit-api-{token,key}-{interval-ms,max,remaining}``, an overrun answers **429 JSON**
+  ``{"error":"API_TOKEN_LIMIT_EXCEEDED","message":"Rate limit exceeded"}`` and **no Retry-After**;
+* nested resources on ``GET /boards/{id}`` (``cards``, ``card_fields``, ``card_customFieldItems``,
+  ``card_members``, ``lists``, ``labels``, ``members``, ``checklists``, ``customFields``); asking for
+  cards with nested ``actions`` on a board of more than 1,000 cards answers 400
+  ``API_TOO_MANY_CARDS_REQUESTED``;
+* ``GET /batch?urls=`` (max 10 routes) answering ``[{"200": body}, {"404": "..."}]``;
+* every change bumps the card's and the board's ``dateLastActivity``, and appends to ``mutations``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from simulators.base import Faults, Request, Response, Router, SimServer, WindowLimiter
+
+KEY = "0123456789abcdef0123456789abcdef"
+TOKEN = "sim-trello-token-" + "7" * 47
+ME_ID = "5f0000000000000000000001"
+EPOCH = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+LISTS_EN = ("To Do", "Doing", "Blocked", "Done")
+LISTS_ZH = ("待办", "进行中", "阻塞", "已完成")
+PEOPLE = (
+    ("王敏", "wangmin"), ("李娜", "lina"), ("张伟", "zhangwei"), ("刘洋", "liuyang"), ("陈静", "chenjing"),
+    ("Alice Chen", "alicechen"), ("Bob Smith", "bobsmith"), ("Carol Wu", "carolwu"), ("David Lee", "davidlee"),
+    ("Emma Brown", "emmabrown"), ("赵磊", "zhaolei"), ("孙丽", "sunli"), ("Frank Zhou", "frankzhou"),
+)
+CUSTOMERS = ("华为", "Acme Corp", "腾讯", "Globex", "小米", "Initech", "阿里巴巴", "Umbrella Ltd")
+STAGES = ("Lead", "Qualified", "Proposal", "Negotiation", "Won")
+TITLES_EN = ("Send proposal", "Follow up call", "Prepare demo", "Negotiate contract", "Kickoff meeting")
+TITLES_ZH = ("发送报价", "电话回访", "准备演示", "合同谈判", "项目启动会")
+COLORS = ("green", "yellow", "orange", "red", "purple", "blue")
+NESTED_ACTIONS_CARD_LIMIT = 1000
+
+
+def minimum_requests(boards: int, *, changed: int | None = None, listed_ids: int | None = None, organizations: int = 0) -> int:
+    """Requests a sync of ``boards`` boards needs (the connector's documented formula).
+
+    Listing: 1 (+1 per organisation) for ``boards: all``, ``ceil(ids/10)`` batches for listed ids;
+    then one ``GET /boards/{id}`` per changed board (``changed=None``: a full sync, all boards).
+    """
+    listing = math.ceil(listed_ids / 10) if listed_ids is not None else 1
+    return listing + organizations + (boards if changed is None else changed)
+
+
+def _hex_id(rng: random.Random, when: datetime) -> str:
+    return f"{int(when.timestamp()):08x}{rng.getrandbits(64):016x}"
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Board:
+    id: str
+    name: str
+    closed: bool
+    id_org: str | None
+    activity: datetime
+    lists: list[dict[str, Any]]
+    labels: list[dict[str, Any]]
+    member_ids: list[str]
+    custom_fields: list[dict[str, Any]]
+    cards: dict[str, dict[str, Any]]
+    checklists: list[dict[str, Any]]
+
+    def summary(self, fields: list[str] | None) -> dict[str, Any]:
+        full = {
+            "id": self.id,
+            "name": self.name,
+            "desc": "",
+            "closed": self.closed,
+            "idOrganization": self.id_org,
+            "url": f"https://trello.com/b/{self.id[-8:]}/board",
+            "shortUrl": f"https://trello.com/b/{self.id[-8:]}",
+            "dateLastActivity": _iso(self.activity),
+        }
+        return {k: v for k, v in full.items() if not fields or k in fields or k == "id"}
+
+
+class TrelloSim:
+    """State + router. ``serve()`` starts it on 127.0.0.1; ``mutations`` records every write."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        boards: int = 3,
+        cards_per_board: int = 40,
+        organizations: int = 1,
+        rate_limit: tuple[int, float] | None = None,
+        key_rate_limit: tuple[int, float] | None = None,
+        key: str = KEY,
+        token: str = TOKEN,
+    ) -> None:
+        self.key, self.token = key, token
+        self.rng = random.Random(seed)
+        self.now = EPOCH
+        self.mutations: list[tuple[Any, ...]] = []
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self.deleted: set[str] = set()
+        self.token_limiter = WindowLimiter(*rate_limit) if rate_limit else None
+        self.key_limiter = WindowLimiter(*key_rate_limit) if key_rate_limit else None
+        self._lock = threading.RLock()
+        self.members = {
+            _hex_id(self.rng, EPOCH - timedelta(days=400 + i)): {"fullName": n, "username": u}
+            for i, (n, u) in enumerate(PEOPLE)
+        }
+        for mid, m in self.members.items():
+            m["id"] = mid
+        self.org_ids = [_hex_id(self.rng, EPOCH - timedelta(days=500 + i)) for i in range(organizations)]
+        self.boards: dict[str, Board] = {}
+        for b in range(boards):
+            board = self._make_board(b, cards_per_board)
+            self.boards[board.id] = board
+
+    # -- data -----------------------------------------------------------------------------------
+    def _make_board(self, n: int, n_cards: int) -> Board:
+        rng = self.rng
+        zh = n % 2 == 1
+        created = EPOCH - timedelta(days=200 - n % 150)
+        bid = _hex_id(rng, created)
+        names = LISTS_ZH if zh else LISTS_EN
+        lists = [{"id": _hex_id(rng, created), "name": nm, "closed": False, "pos": 1024 * (i + 1), "idBoard": bid}
+                 for i, nm in enumerate(names)]
+        lists.append({"id": _hex_id(rng, created), "name": "旧任务" if zh else "Old tasks", "closed": True,
+                      "pos": 99999, "idBoard": bid})
+        labels = [{"id": _hex_id(rng, created), "idBoard": bid, "name": nm, "color": c}
+                  for nm, c in (("Hot", "red"), ("Renewal", "green"), ("重点客户", "purple"), ("", "sky"))]
+        member_ids = rng.sample(sorted(self.members), 5)
+
+        def cf(name: str, kind: str, **extra: Any) -> dict[str, Any]:
+            return {"id": _hex_id(rng, created), "idModel": bid, "modelType": "board", "name": name,
+                    "type": kind, **extra}
+
+        stage_opts = [{"id": _hex_id(rng, created), "idCustomField": "", "value": {"text": s}, "color": "none",
+                       "pos": i} for i, s in enumerate(STAGES)]
+        fields = [cf("客户" if zh else "Customer", "text"), cf("金额" if zh else "Deal value", "number"),
+                  cf("阶段" if zh else "Stage", "list", options=stage_opts), cf("Signed", "checkbox")]
+        for opt in stage_opts:
+            opt["idCustomField"] = fields[2]["id"]
+        board = Board(bid, f"{'销售项目' if zh else 'Sales project'} {n + 1:03d}", False,
+                      self.org_ids[n % len(self.org_ids)] if self.org_ids and n % 3 == 0 else None,
+                      EPOCH, lists, labels, member_ids, fields, {}, [])
+        customer = CUSTOMERS[n % len(CUSTOMERS)]
+        for c in range(n_cards):
+            self._make_card(board, c, zh, customer)
+        return board
+
+    def _make_card(self, board: Board, c: int, zh: bool, customer: str) -> None:
+        rng = self.rng
+        cid = _hex_id(rng, EPOCH - timedelta(days=rng.randint(1, 120), seconds=c))
+        r = rng.random()
+        lst = board.lists[4] if r < 0.04 else board.lists[rng.choice((0, 0, 1, 1, 2, 3))]
+        k = rng.random()
+        members = [] if k < 0.12 else rng.sample(board.member_ids, 1 if k < 0.8 else 2)
+        d = rng.random()
+        due = None
+        if d > 0.15:
+            day = EPOCH + timedelta(days=rng.randint(-20, 40))
+            due = _iso(day.replace(hour=16, minute=30) if d > 0.85 else day.replace(hour=9, minute=0))
+        titles = TITLES_ZH if zh else TITLES_EN
+        items: list[dict[str, Any]] = []
+        if rng.random() < 0.85:
+            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[0]["id"],
+                          "idModel": cid, "modelType": "card", "value": {"text": customer}})
+        if rng.random() < 0.6:
+            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[1]["id"],
+                          "idModel": cid, "modelType": "card", "value": {"number": str(rng.randint(1, 500) * 1000)}})
+        if rng.random() < 0.6:
+            opt = rng.choice(board.custom_fields[2]["options"])
+            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[2]["id"],
+                          "idModel": cid, "modelType": "card", "idValue": opt["id"]})
+        if rng.random() < 0.2:
+            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[3]["id"],
+                          "idModel": cid, "modelType": "card", "value": {"checked": "true"}})
+        checklist_ids = []
+        if rng.random() < 0.2:
+            clid = _hex_id(rng, EPOCH)
+            checklist_ids.append(clid)
+            board.checklists.append({"id": clid, "name": "Checklist", "idBoard": board.id, "idCard": cid,
+                                     "pos": 1, "checkItems": [
+                                         {"id": _hex_id(rng, EPOCH), "name": f"step {i + 1}", "idChecklist": clid,
+                                          "state": "complete" if i < 1 else "incomplete", "due": None,
+                                          "idMember": None, "pos": i} for i in range(3)]})
+        board.cards[cid] = {
+            "id": cid, "name": f"{rng.choice(titles)} #{c + 1}", "idBoard": board.id, "idList": lst["id"],
+            "idMembers": members, "idLabels": [board.labels[0]["id"]] if rng.random() < 0.2 else [],
+            "due": due, "dueComplete": lst is board.lists[3], "start": None,
+            "closed": rng.random() < 0.03, "dateLastActivity": _iso(EPOCH), "desc": "",
+            "shortUrl": f"https://trello.com/c/{cid[-8:]}", "url": f"https://trello.com/c/{cid[-8:]}/card",
+            "idChecklists": checklist_ids, "customFieldItems": items, "pos": c,
+        }
+
+    # -- ground truth and mutators for tests ----------------------------------------------------
+    def _tick(self, card: dict[str, Any] | None, board: Board) -> None:
+        self.now += timedelta(seconds=1)
+        stamp = _iso(self.now)
+        if card is not None:
+            card["dateLastActivity"] = stamp
+        board.activity = self.now
+
+    def card(self, card_id: str) -> tuple[Board, dict[str, Any]]:
+        for board in self.boards.values():
+            if card_id in board.cards:
+                return board, board.cards[card_id]
+        raise KeyError(card_id)
+
+    def expected_tasks(self) -> dict[str, dict[str, Any]]:
+        """card id -> {board, archived, list, closed_list}: the ground truth of a full pull."""
+        out = {}
+        for board in self.boards.values():
+            closed_lists = {lst["id"] for lst in board.lists if lst["closed"]}
+            for cid, card in board.cards.items():
+                out[cid] = {"board": board.id, "archived": card["closed"] or card["idList"] in closed_lists,
+                            "closed_list": card["idList"] in closed_lists}
+        return out
+
+    def touch(self, card_id: str, name: str | None = None) -> None:
+        with self._lock:
+            board, card = self.card(card_id)
+            if name is not None:
+                card["name"] = name
+            self._tick(card, board)
+
+    def delete_card(self, card_id: str) -> None:
+        with self._lock:
+            board, _ = self.card(card_id)
+            del board.cards[card_id]
+            board.checklists = [c for c in board.checklists if c["idCard"] != card_id]
+            self.deleted.add(card_id)
+            self._tick(None, board)
+
+    delete = delete_card
+
+    def move(self, card_id: str, list_name: str) -> None:
+        with self._lock:
+            board, card = self.card(card_id)
+            card["idList"] = next(lst["id"] for lst in board.lists if lst["name"] == list_name)
+            self._tick(card, board)
+
+    def archive_list(self, board_id: str, list_name: str) -> None:
+        with self._lock:
+            board = self.boards[board_id]
+            for lst in board.lists:
+                if lst["name"] == list_name:
+                    lst["closed"] = True
+            self._tick(None, board)
+
+    # -- HTTP -----------------------------------------------------------------------------------
+    def serve(self, latency: float = 0.0, faults: Faults | None = None) -> SimServer:
+        return SimServer(self.router(), latency=latency, faults=faults, before=self.gate).start()
+
+    def _rate_headers(self) -> tuple[dict[str, str], bool]:
+        headers: dict[str, str] = {}
+        allowed = True
+        for scope, limiter in (("token", self.token_limiter), ("key", self.key_limiter)):
+            if limiter is None:
+                continue
+            ok, remaining, _ = limiter.hit(self.token if scope == "token" else self.key)
+            allowed = allowed and ok
+            headers[f"x-rate-limit-api-{scope}-interval-ms"] = str(int(limiter.window * 1000))
+            headers[f"x-rate-limit-api-{scope}-max"] = str(limiter.limit)
+            headers[f"x-rate-limit-api-{scope}-remaining"] = str(remaining)
+        return headers, allowed
+
+    def gate(self, req: Request) -> Response | None:
+        """Auth then rate limits, like Trello: 401 text, 429 JSON without Retry-After."""
+        if req.query.get("key") != self.key:
+            return Response(401, "invalid key")
+        if req.query.get("token") != self.token:
+            return Response(401, "invalid token")
+        headers, allowed = self._rate_headers()
+        if not allowed:
+            code = "API_TOKEN_LIMIT_EXCEEDED"
+            if self.key_limiter is not None and headers.get("x-rate-limit-api-key-remaining") == "0":
+                code = "API_KEY_LIMIT_EXCEEDED"
+            return Response(429, {"error": code, "message": "Rate limit exceeded"}, headers)
+        self._pending_headers.value = headers
+        return None
+
+    _pending_headers = threading.local()
+
+    def router(self) -> Router:
+        r = Router()
+        wrap = self._wrap
+        r.add("GET", "/members/me", wrap(lambda q: Response(200, {"id": ME_ID, "username": "salesbot",
+                                                                  "fullName": "Sales Bot"})))
+        r.add("GET", "/members/{id}/boards", wrap(self._member_boards))
+        r.add("GET", "/organizations/{id}/boards", wrap(self._org_boards))
+        r.add("GET", "/batch", wrap(self._batch))
+        r.add("GET", "/boards/{id}", wrap(self._board))
+        r.add("GET", "/boards/{id}/labels", wrap(self._labels))
+        r.add("POST", "/boards/{id}/labels", wrap(self._create_label))
+        r.add("POST", "/labels", wrap(self._create_label))
+        r.add("GET", "/boards/{id}/lists", wrap(self._lists))
+        r.add("GET", "/boards/{id}/customFields", wrap(self._custom_fields))
+        r.add("GET", "/cards/{id}", wrap(self._get_card))
+        r.add("PUT", "/cards/{id}", wrap(self._put_card))
+        r.add("GET", "/cards/{id}/actions", wrap(self._card_actions))
+        r.add("POST", "/cards/{id}/actions/comments", wrap(self._comment))
+        r.add("POST", "/cards/{id}/idLabels", wrap(self._add_label))
+        r.add("DELETE", "/cards/{id}/idLabels/{idLabel}", wrap(self._remove_label))
+        r.add("PUT", "/cards/{idCard}/customField/{idCustomField}/item", wrap(self._set_field))
+        self._router = r
+        return r
+
+    def _wrap(self, fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def handler(req: Request) -> Response:
+            with self._lock:
+                try:
+                    resp = fn(req)
+                except KeyError:
+                    resp = Response(404, "The requested resource was not found.")
+            extra = getattr(self._pending_headers, "value", None)
+            if extra:
+                resp.headers.update(extra)
+                self._pending_headers.value = None
+            return resp
+
+        return handler
+
+    # -- handlers -------------------------------------------------------------------------------
+    @staticmethod
+    def _fields(req: Request, name: str = "fields") -> list[str] | None:
+        value = req.query.get(name)
+        return None if not value or value == "all" else value.split(",")
+
+    def _filtered_boards(self, req: Request, boards: list[Board]) -> Response:
+        flt = req.query.get("filter", "all")
+        keep = [b for b in boards if flt == "all" or (flt == "open") != b.closed]
+        return Response(200, [b.summary(self._fields(req)) for b in keep])
+
+    def _member_boards(self, req: Request) -> Response:
+        if req.params["id"] not in ("me", ME_ID):
+            raise KeyError(req.params["id"])
+        return self._filtered_boards(req, list(self.boards.values()))
+
+    def _org_boards(self, req: Request) -> Response:
+        if req.params["id"] not in self.org_ids:
+            raise KeyError(req.params["id"])
+        return self._filtered_boards(req, [b for b in self.boards.values() if b.id_org == req.params["id"]])
+
+    def _batch(self, req: Request) -> Response:
+        routes = [u for u in req.query.get("urls", "").split(",") if u]
+        if not routes or len(routes) > 10:
+            return Response(400, "invalid value for urls")
+        out = []
+        outer = getattr(self._pending_headers, "value", None)  # the batch's own rate headers
+        self._pending_headers.value = None
+        for route in routes:
+            split = urlsplit(route)
+            sub = Request("GET", split.path, dict(parse_qsl(split.query)), req.headers, b"")
+            resp = self._router.dispatch(sub)
+            out.append({str(resp.status): resp.body})
+        self._pending_headers.value = outer
+        return Response(200, out)
+
+    def _board(self, req: Request) -> Response:
+        board = self.boards[req.params["id"]]
+        q = req.query
+        out = board.summary(self._fields(req))
+        cards_filter = q.get("cards", "none")
+        if cards_filter != "none":
+            if q.get("actions", "none") != "none" and len(board.cards) > NESTED_ACTIONS_CARD_LIMIT:
+                return Response(400, {"message": "API_TOO_MANY_CARDS_REQUESTED", "error": "API_TOO_MANY_CARDS_REQUESTED"})
+            cfields = self._fields(req, "card_fields")
+            cards = [c for c in board.cards.values()
+                     if cards_filter == "all" or (cards_filter == "open") != c["closed"]]
+            out["cards"] = [self._card_view(board, c, cfields, q.get("card_customFieldItems") == "true",
+                                            q.get("card_members") == "true") for c in cards]
+        lists = q.get("lists", "open")
+        if lists != "none":
+            out["lists"] = [dict(lst) for lst in board.lists if lists == "all" or (lists == "open") != lst["closed"]]
+        if q.get("labels", "none") != "none":
+            out["labels"] = [dict(label) for label in board.labels][: int(q.get("labels_limit", "50"))]
+        if q.get("members", "none") != "none":
+            out["members"] = [self._member(m, self._fields(req, "member_fields")) for m in board.member_ids]
+        if q.get("checklists", "none") != "none":
+            out["checklists"] = json.loads(json.dumps(board.checklists))
+        if q.get("customFields") == "true":
+            out["customFields"] = json.loads(json.dumps(board.custom_fields))
+        return Response(200, out)
+
+    def _member(self, member_id: str, fields: list[str] | None) -> dict[str, Any]:
+        m = self.members[member_id]
+        return {k: v for k, v in m.items() if not fields or k in fields or k == "id"}
+
+    def _card_view(self, board: Board, card: dict[str, Any], fields: list[str] | None, custom: bool,
+                   members: bool) -> dict[str, Any]:
+        out = {k: v for k, v in card.items() if k != "customFieldItems" and (not fields or k in fields or k == "id")}
+        if custom:
+            out["customFieldItems"] = [dict(i) for i in card["customFieldItems"]]
+        if members:
+            out["members"] = [self._member(m, ["fullName", "username"]) for m in card["idMembers"]]
+        return out
+
+    def _labels(self, req: Request) -> Response:
+        board = self.boards[req.params["id"]]
+        return Response(200, [dict(label) for label in board.labels][: int(req.query.get("limit", "50"))])
+
+    def _create_label(self, req: Request) -> Response:
+        board = self.boards[req.params.get("id") or req.query.get("idBoard", "")]
+        if "name" not in req.query or "color" not in req.query:
+            return Response(400, "invalid value for name")
+        label = {"id": _hex_id(self.rng, self.now), "idBoard": board.id, "name": req.query["name"],
+                 "color": req.query["color"] or None}
+        board.labels.append(label)
+        self._tick(None, board)
+        self.mutations.append(("create_label", board.id, label["name"]))
+        return Response(200, dict(label))
+
+    def _lists(self, req: Request) -> Response:
+        board = self.boards[req.params["id"]]
+        flt = req.query.get("filter", "open")
+        return Response(200, [dict(lst) for lst in board.lists if flt == "all" or (flt == "open") != lst["closed"]])
+
+    def _custom_fields(self, req: Request) -> Response:
+        return Response(200, json.loads(json.dumps(self.boards[req.params["id"]].custom_fields)))
+
+    def _get_card(self, req: Request) -> Response:
+        board, card = self.card(req.params["id"])
+        view = self._card_view(board, card, self._fields(req), req.query.get("customFieldItems") == "true",
+                               req.query.get("members") == "true")
+        if req.query.get("checklists", "none") != "none":
+            view["checklists"] = [c for c in board.checklists if c["idCard"] == card["id"]]
+        return Response(200, view)
+
+    def _put_card(self, req: Request) -> Response:
+        board, card = self.card(req.params["id"])
+        q = req.query
+        if "idList" in q:
+            if q["idList"] not in {lst["id"] for lst in board.lists}:
+                return Response(400, "invalid value for idList")
+            card["idList"] = q["idList"]
+            self.mutations.append(("move", card["id"], q["idList"]))
+        for flag in ("dueComplete", "closed"):
+            if flag in q:
+                if q[flag] not in ("true", "false"):
+                    return Response(400, f"invalid value for {flag}")
+                card[flag] = q[flag] == "true"
+                self.mutations.append((f"set_{flag}", card["id"], card[flag]))
+        self._tick(card, board)
+        return Response(200, self._card_view(board, card, None, False, False))
+
+    def _card_actions(self, req: Request) -> Response:
+        _, card = self.card(req.params["id"])
+        wanted = set(req.query.get("filter", "commentCard,updateCard:idList").replace(" ", "").split(","))
+        acts = [a for a in reversed(self.comments.get(card["id"], [])) if a["type"] in wanted]
+        page = int(float(req.query.get("page", "0")))
+        return Response(200, acts[page * 50 : page * 50 + 50])
+
+    def _comment(self, req: Request) -> Response:
+        board, card = self.card(req.params["id"])
+        text = req.query.get("text")
+        if not text:
+            return Response(400, "invalid value for text")
+        action = {"id": _hex_id(self.rng, self.now), "type": "commentCard", "date": _iso(self.now),
+                  "idMemberCreator": ME_ID, "data": {"text": text, "card": {"id": card["id"]},
+                                                     "board": {"id": board.id}}}
+        self.comments.setdefault(card["id"], []).append(action)
+        self._tick(card, board)
+        self.mutations.append(("comment", card["id"], text))
+        return Response(200, action)
+
+    def _add_label(self, req: Request) -> Response:
+        board, card = self.card(req.params["id"])
+        value = req.query.get("value", "")
+        if value not in {label["id"] for label in board.labels}:
+            return Response(400, "invalid value for value")
+        if value in card["idLabels"]:
+            return Response(400, "that label is already on the card")
+        card["idLabels"].append(value)
+        self._tick(card, board)
+        self.mutations.append(("add_label", card["id"], self._label_name(board, value)))
+        return Response(200, list(card["idLabels"]))
+
+    def _remove_label(self, req: Request) -> Response:
+        board, card = self.card(req.params["id"])
+        value = req.params["idLabel"]
+        if value not in card["idLabels"]:
+            return Response(404, "The requested resource was not found.")
+        card["idLabels"].remove(value)
+        self._tick(card, board)
+        self.mutations.append(("remove_label", card["id"], self._label_name(board, value)))
+        return Response(200, {"_value": None})
+
+    @staticmethod
+    def _label_name(board: Board, label_id: str) -> str:
+        return next(str(label["name"]) for label in board.labels if label["id"] == label_id)
+
+    def _set_field(self, req: Request) -> Response:
+        board, card = self.card(req.params["idCard"])
+        fid = req.params["idCustomField"]
+        definition = next(f for f in board.custom_fields if f["id"] == fid)
+        body = req.json() or {}
+        items = [i for i in card["customFieldItems"] if i["idCustomField"] != fid]
+        item: dict[str, Any] = {"id": _hex_id(self.rng, self.now), "idCustomField": fid, "idModel": card["id"],
+                                "modelType": "card"}
+        if "idValue" in body:
+            item["idValue"] = body["idValue"]
+        else:
+            item["value"] = {k: str(v) for k, v in (body.get("value") or {}).items()}
+        items.append(item)
+        card["customFieldItems"] = items
+        self._tick(card, board)
+        self.mutations.append(("set_field", card["id"], definition["name"], body))
+        return Response(200, item)
