@@ -1,0 +1,319 @@
+"""The Asana connector: projects as partitions, tasks + subtasks per project, users once per run.
+
+Fewest requests. Projects come from one paged listing that already carries everything a
+SalesProject needs (no per-project GET); users come once per run from ``GET /users?workspace=``
+(``/workspaces/{gid}/users`` takes no ``limit`` in the spec and caps at 2,000); tasks come from
+``GET /tasks?project=&limit=100&opt_fields=...`` with every field the schema needs; subtasks
+only for tasks with ``num_subtasks > 0``. A full pull costs exactly
+``simulators.asana.minimum_requests``: project pages + user pages + sum over projects of
+max(1, ceil(tasks/100)) + the subtask pages.
+
+Incremental. The cursor is ``{"modified_since": <max modified_at seen>, "full_at": ..., "seen":
+{gid: modified_at}}``; the next pull asks ``modified_since = cursor - overlap_seconds`` (clock
+skew, edits landing during a pull). ``seen`` holds the tasks inside that overlap that were already
+delivered, so re-listing them is not a change and an untouched project yields ``unchanged``.
+Incremental pages have ``full=False``. A section move does not change ``modified_at`` and a deleted task is
+simply absent, so the engine's periodic full pass (``full=True``) re-lists everything and
+reconciles both. Subtasks of changed tasks are re-read incrementally; a subtask edited alone
+(which does not touch its parent) is caught by the next full pass. No Events API.
+
+Users. Every partition's pull yields the workspace users as a ``person`` page the first time
+any partition of this connector instance is pulled (one request series per run); task and
+project pages carry them in ``context["users"]`` so owners get their email.
+
+Scopes. ``projects: all`` is the workspace's unarchived projects; ``teams`` / ``portfolios``
+narrow ``all`` to the projects of those teams / portfolios; an explicit list of gids is read
+project by project (archived ones included) and joined with the team/portfolio scopes. A scope or
+project answering 402 (premium only) or 404 is recorded in ``stats.skipped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import Field, SecretStr
+
+from config.models import SourceConfig
+from connectors.asana_push import AsanaPushMixin
+from connectors.base import Connector, Partition, RawPage
+from connectors.http import HttpClient, build_client
+from errors import ApiError, NotFound
+from mapping.asana import map_records
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+PLAN_LIMITS: Mapping[str, tuple[int, float]] = {"free": (150, 60.0), "paid": (1500, 60.0)}
+READ_CONCURRENCY = 50  # Asana: 50 in-flight GETs per token
+WRITE_CONCURRENCY = 15  # Asana: 15 in-flight POST/PUT/PATCH/DELETE per token
+
+TASK_OPT_FIELDS = ",".join(
+    (
+        "name", "resource_subtype", "approval_status", "assignee", "assignee.name",
+        "due_on", "due_at", "start_on", "start_at", "completed", "completed_at", "created_at",
+        "modified_at", "memberships.project.name", "memberships.section.name", "tags.name",
+        "custom_fields.name", "custom_fields.resource_subtype", "custom_fields.type",
+        "custom_fields.display_value", "custom_fields.enum_value.name",
+        "custom_fields.multi_enum_values.name", "custom_fields.number_value",
+        "custom_fields.text_value", "custom_fields.date_value", "custom_fields.people_value.name",
+        "parent", "permalink_url", "num_subtasks",
+    )
+)  # fmt: skip
+PROJECT_OPT_FIELDS = ",".join(
+    (
+        "name", "owner", "due_on", "start_on", "archived", "completed", "permalink_url",
+        "modified_at", "current_status.color", "current_status_update", "custom_fields.name",
+        "custom_fields.type", "custom_fields.display_value", "custom_fields.enum_value.name",
+        "custom_fields.number_value", "custom_fields.text_value",
+    )
+)  # fmt: skip
+USER_OPT_FIELDS = "name,email"
+
+
+class AsanaSourceConfig(SourceConfig):
+    """``type: asana``: a personal access token, a workspace and what to read."""
+
+    type: Literal["asana"] = "asana"
+    token: SecretStr
+    workspace: str = Field(min_length=1)
+    projects: Literal["all"] | list[str] = "all"
+    teams: list[str] = Field(default_factory=list)
+    portfolios: list[str] = Field(default_factory=list)
+    base_url: str = "https://app.asana.com/api/1.0"
+    plan: Literal["free", "paid"] = "paid"  # 150 / 1,500 requests per minute unless rate_limit
+    overlap_seconds: int = Field(default=120, ge=0, le=86400)
+    subtasks: bool = True
+
+
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <PAT>``; the token stays inside the SecretStr until sent."""
+
+    def __init__(self, token: SecretStr) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
+        yield request
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def iter_pages(
+    http: HttpClient, path: str, params: Mapping[str, Any]
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Asana offset pagination: follow ``next_page.offset`` until null; refuse a repeated token."""
+    query = dict(params)
+    seen: set[str] = set()
+    while True:
+        body = await http.get_json(path, params=query)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise ApiError("unexpected response: no 'data' list", source=http.source)
+        yield body["data"]
+        next_page = body.get("next_page")
+        offset = next_page.get("offset") if isinstance(next_page, dict) else None
+        if not offset:
+            return
+        if offset in seen:
+            raise ApiError(f"pagination loop on {path}: offset repeated", source=http.source)
+        seen.add(offset)
+        query["offset"] = offset
+
+
+class AsanaConnector(AsanaPushMixin, Connector):
+    kind: ClassVar[str] = "asana"
+    config_model: ClassVar[type[SourceConfig]] = AsanaSourceConfig
+    mapper = staticmethod(map_records)
+    default_rate_limit: ClassVar[tuple[int, float]] = PLAN_LIMITS["paid"]
+    # Injected clock (tests replace it); used only for the cursor of an empty full pass.
+    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
+
+    config: AsanaSourceConfig
+
+    def __init__(self, config: SourceConfig, **kw: Any) -> None:
+        super().__init__(config, **kw)
+        self._projects: dict[str, dict[str, Any]] = {}
+        self._users: list[dict[str, Any]] | None = None
+        self._users_by_gid: dict[str, dict[str, Any]] = {}
+        self._users_lock = asyncio.Lock()
+        self._users_yielded = False
+        self._init_push_state()
+
+    @classmethod
+    def mapping_options(cls, config: SourceConfig) -> dict[str, Any]:
+        return {}
+
+    def build_http(self) -> HttpClient:
+        cfg = self.config
+        assert isinstance(cfg, AsanaSourceConfig)
+        rl = cfg.rate_limit
+        requests, per = (rl.requests, rl.per_seconds) if rl else PLAN_LIMITS[cfg.plan]
+        return build_client(
+            source=cfg.name,
+            base_url=cfg.base_url,
+            requests=requests,
+            per_seconds=per,
+            concurrency=rl.concurrency if rl else READ_CONCURRENCY,
+            write_concurrency=rl.write_concurrency if rl else WRITE_CONCURRENCY,
+            auth=BearerAuth(cfg.token),
+            timeout=cfg.timeout,
+            ca_bundle=cfg.ca_bundle,
+            options=self.http_options,
+            max_response_bytes=cfg.max_response_bytes,
+            secrets=[cfg.token.get_secret_value()],
+        )
+
+    async def check(self) -> str:
+        body = await self.http.get_json("users/me", params={"opt_fields": USER_OPT_FIELDS})
+        data = body.get("data") if isinstance(body, dict) else None
+        return str((data or {}).get("name") or (data or {}).get("gid") or "unknown")
+
+    # -- partitions -----------------------------------------------------------------------------
+    async def partitions(self, only: Sequence[str] | None = None) -> list[Partition]:
+        cfg = self.config
+        found: dict[str, dict[str, Any]] = {}
+        listing = {"archived": "false", "limit": PAGE_SIZE, "opt_fields": PROJECT_OPT_FIELDS}
+        scopes: list[tuple[str, str, dict[str, Any]]] = [
+            (f"team {t}", f"teams/{t}/projects", listing) for t in cfg.teams
+        ]
+        scopes += [
+            (f"portfolio {p}", f"portfolios/{p}/items", {"limit": PAGE_SIZE, "opt_fields": PROJECT_OPT_FIELDS})
+            for p in cfg.portfolios
+        ]
+        if cfg.projects == "all" and not scopes:
+            scopes.append(("workspace projects", f"workspaces/{cfg.workspace}/projects", listing))
+        for label, path, params in scopes:
+            try:
+                async for page in iter_pages(self.http, path, params):
+                    for p in page:
+                        if p.get("resource_type", "project") == "project" and p.get("gid"):
+                            found[str(p["gid"])] = p
+            except NotFound as exc:
+                self.stats.skip(label, exc.status, str(exc))
+        wanted = list(cfg.projects) if isinstance(cfg.projects, list) else []
+        wanted += [g for g in only or () if g not in found and g not in wanted]
+        for gid in wanted:
+            if gid not in found:
+                project = await self._get_project(gid)
+                if project is not None:
+                    found[gid] = project
+        if only is not None:
+            found = {g: p for g, p in found.items() if g in set(only)}
+        self._projects.update(found)
+        return [Partition(cfg.name, gid, str(p.get("name") or gid)) for gid, p in found.items()]
+
+    async def _get_project(self, gid: str) -> dict[str, Any] | None:
+        try:
+            body = await self.http.get_json(f"projects/{gid}", params={"opt_fields": PROJECT_OPT_FIELDS})
+        except NotFound as exc:
+            self.stats.skip(f"project {gid}", exc.status, str(exc))
+            return None
+        return dict(body["data"])
+
+    async def users(self) -> list[dict[str, Any]]:
+        """The workspace's users with email, fetched once per connector instance (one run)."""
+        async with self._users_lock:
+            if self._users is None:
+                users: list[dict[str, Any]] = []
+                params = {"workspace": self.config.workspace, "limit": PAGE_SIZE, "opt_fields": USER_OPT_FIELDS}
+                async for page in iter_pages(self.http, "users", params):
+                    users.extend(page)
+                self._users = users
+                self._users_by_gid = {str(u["gid"]): u for u in users if u.get("gid")}
+            return self._users
+
+    # -- pull -----------------------------------------------------------------------------------
+    async def pull(
+        self, partition: Partition, cursor: Mapping[str, Any] | None, *, full: bool = False
+    ) -> AsyncIterator[RawPage]:
+        cfg = self.config
+        project = self._projects.get(partition.id)
+        if project is None:
+            body = await self.http.get_json(f"projects/{partition.id}", params={"opt_fields": PROJECT_OPT_FIELDS})
+            project = self._projects[partition.id] = dict(body["data"])
+        users = await self.users()
+        if not self._users_yielded:
+            self._users_yielded = True
+            yield RawPage(partition, "person", list(users))
+        context = {"project": project, "users": self._users_by_gid}
+        yield RawPage(partition, "project", [project], context={"users": self._users_by_gid})
+
+        since_text = (cursor or {}).get("modified_since")
+        incremental = bool(since_text) and not full
+        params: dict[str, Any] = {"project": partition.id, "limit": PAGE_SIZE, "opt_fields": TASK_OPT_FIELDS}
+        if incremental:
+            params["modified_since"] = _iso(_utc(str(since_text)) - timedelta(seconds=cfg.overlap_seconds))
+        newest: datetime | None = _utc(str(since_text)) if since_text else None
+        # tasks already delivered at the edge of the window: the overlap re-lists them, they are
+        # not changes (so an untouched project still reports ``unchanged``)
+        known: dict[str, str] = dict((cursor or {}).get("seen") or {}) if incremental else {}
+        stamps: dict[str, str] = dict(known)
+        pending: RawPage | None = None
+        async for page in iter_pages(self.http, "tasks", params):
+            items = list(page)
+            if cfg.subtasks:
+                items += await self._subtasks_of(page)
+            fresh = []
+            for t in items:
+                stamp = str(t.get("modified_at") or "")
+                if stamp:
+                    stamps[str(t.get("gid"))] = stamp
+                    m = _utc(stamp)
+                    newest = m if newest is None or m > newest else newest
+                if not (stamp and known.get(str(t.get("gid"))) == stamp):
+                    fresh.append(t)
+            if pending is not None:
+                yield pending
+            pending = RawPage(partition, "task", fresh, context=context, full=not incremental)
+        horizon = (newest - timedelta(seconds=cfg.overlap_seconds)) if newest else None
+        new_cursor: dict[str, Any] = {
+            "modified_since": _iso(newest or self.clock()),
+            "full_at": _iso(self.clock()) if not incremental else (cursor or {}).get("full_at"),
+            "seen": {g: st for g, st in sorted(stamps.items()) if horizon and _utc(st) >= horizon},
+        }
+        if incremental and (pending is None or not pending.items):
+            yield RawPage(partition, "task", [], context=context, final=True, unchanged=True, cursor=dict(cursor or {}))
+            return
+        if pending is None:  # a full pull of an empty project: still final, still full
+            pending = RawPage(partition, "task", [], context=context, full=True)
+        pending.final, pending.cursor = True, new_cursor
+        yield pending
+
+    async def _subtasks_of(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Subtasks (recursively) of the tasks that have any, fetched concurrently."""
+        out: list[dict[str, Any]] = []
+        parents = [t for t in tasks if (t.get("num_subtasks") or 0) > 0]
+        while parents:
+            batches = await asyncio.gather(*(self._subtasks(str(t["gid"])) for t in parents))
+            level = [s for batch in batches for s in batch]
+            out.extend(level)
+            parents = [t for t in level if (t.get("num_subtasks") or 0) > 0]
+        return out
+
+    async def _subtasks(self, gid: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        try:
+            async for page in iter_pages(
+                self.http, f"tasks/{gid}/subtasks", {"limit": PAGE_SIZE, "opt_fields": TASK_OPT_FIELDS}
+            ):
+                items.extend(page)
+        except NotFound as exc:
+            self.stats.skip(f"subtasks of task {gid}", exc.status, str(exc))
+        return items
+
+    async def fetch_task(self, task_id: str) -> dict[str, Any] | None:
+        try:
+            body = await self.http.get_json(f"tasks/{task_id}", params={"opt_fields": TASK_OPT_FIELDS})
+        except NotFound:
+            return None
+        return dict(body["data"])

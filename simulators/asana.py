@@ -1,0 +1,551 @@
+"""A faithful fake Asana API on loopback: deterministic workspace state and the REST surface
+salesync uses, shaped like api/1.0 (the ``{"data": ...}`` envelope, opaque offsets and
+``next_page``, ``opt_fields`` projection, ``modified_since``, ``{"errors":[{"message"}]}``).
+
+Faithful where it matters for a sync: ``limit`` must be 1..100 (400 otherwise), ``modified_at``
+does NOT change on a section move (only on own-property changes, tags, stories), subtasks are
+not in the project listing, 401 without the right bearer token, 429 + ``Retry-After`` over the
+per-token rate (sliding window, off unless ``rate_limit`` is given), 402 on portfolios when the
+workspace is not premium. Mutations change the state and append to ``sim.mutations``; every
+request (with its JSON body) is kept in ``sim.requests`` for spec validation.
+
+Served at the root (``base_url = server.url``), like Prism does for the spec's paths.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import random
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from simulators.base import Faults, Request, Response, Router, SimServer, WindowLimiter
+
+WORKSPACE = "1000000000000001"
+TEAM = "1050000000000001"
+PORTFOLIO = "1060000000000001"
+BASE_TIME = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+MAX_LIMIT = 100
+
+_GIVEN = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄"]
+_FIRST = ["敏", "伟", "芳", "磊", "静", "强", "丽", "军"]
+_EN = ["Alice Chen", "Bob Smith", "Carol Jones", "David Lee", "Emma Brown", "Frank Wu"]
+_CUSTOMERS = ["华润置地", "招商银行", "Acme Corp", "Globex", "美的集团", "Initech", "顺丰速运", "Umbrella"]
+_TASK_WORDS = ["确认报价", "Send proposal", "安排演示", "Follow up call", "签订合同", "Security review",
+               "需求调研", "Negotiate terms", "技术对接", "Kick-off meeting"]
+_STAGES = ["Lead", "Proposal", "Negotiation", "Won", "Lost"]
+_SECTIONS = [("To do", "In progress", "Blocked", "Done"), ("待办", "进行中", "阻塞", "已完成")]
+
+
+def minimum_requests(
+    project_count: int, task_counts: Iterable[int], user_count: int, subtask_counts: Iterable[int] = ()
+) -> int:
+    """The fewest requests a full pull needs, at ``limit=100``:
+
+    project listing pages + user pages + sum over projects of max(1, ceil(tasks/100))
+    + sum over tasks that have subtasks of max(1, ceil(subtasks/100)).
+    """
+    pages = max(1, math.ceil(project_count / MAX_LIMIT)) + max(1, math.ceil(user_count / MAX_LIMIT))
+    pages += sum(max(1, math.ceil(n / MAX_LIMIT)) for n in task_counts)
+    pages += sum(max(1, math.ceil(n / MAX_LIMIT)) for n in subtask_counts if n > 0)
+    return pages
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _err(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, {"errors": [{"message": message}]}, headers or {})
+
+
+def _compact(v: dict[str, Any]) -> dict[str, Any]:
+    return {k: v[k] for k in ("gid", "resource_type", "name") if k in v}
+
+
+def project_fields(obj: Any, opt_fields: str | None, compact_keys: tuple[str, ...] = ("name",)) -> Any:
+    """Asana's ``opt_fields``: only the asked (dotted) properties plus ``gid``/``resource_type``."""
+    if not isinstance(obj, dict):
+        return obj
+    if not opt_fields:
+        return {k: obj[k] for k in ("gid", "resource_type", *compact_keys) if k in obj}
+    tree: dict[str, Any] = {}
+    for path in opt_fields.split(","):
+        node = tree
+        for part in path.strip().split("."):
+            if part:
+                node = node.setdefault(part, {})
+    return _project(obj, tree)
+
+
+def _project(obj: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: obj[k] for k in ("gid", "resource_type") if k in obj}
+    for key, sub in tree.items():
+        if key not in obj:
+            continue
+        out[key] = _project_value(obj[key], sub)
+    return out
+
+
+def _project_value(value: Any, sub: dict[str, Any]) -> Any:
+    if isinstance(value, list):
+        return [_project_value(v, sub) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if sub:
+        return _project(value, sub)
+    if value.get("resource_type") in ("user", "project", "section", "tag", "task", "team", "status_update"):
+        return _compact(value)
+    return value  # custom fields, enum values, date values: the whole small object
+
+
+class AsanaSim:
+    """Deterministic Asana workspace state plus its HTTP surface (``router()``, ``serve()``)."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 7,
+        projects: int = 3,
+        tasks_per_project: int = 25,
+        users: int = 8,
+        archived_projects: int = 1,
+        subtask_share: float = 0.1,
+        token: str = "asana-test-token-0001",
+        rate_limit: int | None = None,
+        rate_window: float = 60.0,
+        premium: bool = True,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.token = token
+        self.premium = premium
+        self.now = BASE_TIME
+        self.limiter = WindowLimiter(rate_limit, rate_window) if rate_limit else None
+        self._next_gid = 0
+        self.users: dict[str, dict[str, Any]] = {}
+        self.projects: dict[str, dict[str, Any]] = {}
+        self.sections: dict[str, list[dict[str, Any]]] = {}  # project gid -> sections in order
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.project_tasks: dict[str, list[str]] = {}  # project gid -> top-level task gids in order
+        self.subtasks: dict[str, list[str]] = {}
+        self.tags: dict[str, dict[str, Any]] = {}
+        self.stories: dict[str, list[dict[str, Any]]] = {}
+        self.deleted: set[str] = set()
+        self.mutations: list[tuple[Any, ...]] = []
+        self.requests: list[dict[str, Any]] = []
+        self._build(projects, tasks_per_project, users, archived_projects, subtask_share)
+
+    # -- generated state ------------------------------------------------------------------------
+    def _gid(self, prefix: str) -> str:
+        self._next_gid += 1
+        return f"{prefix}{self._next_gid:012d}"
+
+    def _build(self, n_projects: int, n_tasks: int, n_users: int, n_archived: int, sub_share: float) -> None:
+        r = self.rng
+        for i in range(n_users):
+            if i % 2 == 0:
+                name = _GIVEN[i // 2 % len(_GIVEN)] + _FIRST[i % len(_FIRST)]
+                email = f"user{i}.cn@example.com"
+            else:
+                name = _EN[i // 2 % len(_EN)]
+                email = name.lower().replace(" ", ".") + f"{i}@example.com"
+            gid = self._gid("1100")
+            self.users[gid] = {"gid": gid, "resource_type": "user", "name": name, "email": email}
+        user_list = list(self.users.values())
+        self.custom_fields: dict[str, dict[str, Any]] = {
+            "customer": {"gid": self._gid("1500"), "name": "客户", "resource_subtype": "text"},
+            "deal": {"gid": self._gid("1500"), "name": "Deal value", "resource_subtype": "number"},
+            "stage": {"gid": self._gid("1500"), "name": "Stage", "resource_subtype": "enum",
+                      "enum_options": [{"gid": self._gid("1510"), "resource_type": "enum_option", "name": s,
+                                        "enabled": True} for s in _STAGES]},
+        }
+        for p in range(n_projects + n_archived):
+            pgid = self._gid("1200")
+            customer = _CUSTOMERS[p % len(_CUSTOMERS)]
+            zh = p % 2 == 0
+            start = date(2026, 9, 1) + timedelta(days=r.randrange(60))
+            self.projects[pgid] = {
+                "gid": pgid, "resource_type": "project",
+                "name": f"{customer} {'CRM 部署' if zh else 'CRM rollout'} #{p}",
+                "owner": _compact(user_list[p % len(user_list)]) if p % 5 != 4 else None,
+                "due_on": (start + timedelta(days=120)).isoformat(), "start_on": start.isoformat(),
+                "archived": p >= n_projects, "completed": False,
+                "permalink_url": f"https://app.asana.com/0/{pgid}/list",
+                "modified_at": _iso(self.now - timedelta(days=r.randrange(1, 30))),
+                "current_status": {"gid": self._gid("1600"), "resource_type": "project_status",
+                                   "color": ["green", "yellow", "red"][p % 3]},
+                "current_status_update": {"gid": self._gid("1610"), "resource_type": "status_update",
+                                          "resource_subtype": "project_status_update", "title": f"Week {p}"},
+                "team": {"gid": TEAM, "resource_type": "team", "name": "Sales"},
+                "custom_fields": self._cf_values(customer, r),
+            }
+            names = _SECTIONS[0 if zh else 1] if p % 3 else _SECTIONS[1 if zh else 0]
+            self.sections[pgid] = [
+                {"gid": self._gid("1210"), "resource_type": "section", "name": n} for n in names
+            ]
+            self.project_tasks[pgid] = []
+            for t in range(n_tasks):
+                gid = self._new_task(pgid, t, user_list, r)
+                self.project_tasks[pgid].append(gid)
+                if r.random() < sub_share:
+                    for s in range(r.randint(1, 2)):
+                        self._new_subtask(gid, s, user_list, r)
+
+    def _cf_values(self, customer: str, r: random.Random) -> list[dict[str, Any]]:
+        cf = self.custom_fields
+        stage = r.choice(cf["stage"]["enum_options"])
+        deal = float(r.randrange(10, 900) * 1000)
+        return [
+            {"gid": cf["customer"]["gid"], "resource_type": "custom_field", "name": "客户", "type": "text",
+             "resource_subtype": "text", "text_value": customer, "display_value": customer},
+            {"gid": cf["deal"]["gid"], "resource_type": "custom_field", "name": "Deal value", "type": "number",
+             "resource_subtype": "number", "number_value": deal, "display_value": f"{deal:.0f}"},
+            {"gid": cf["stage"]["gid"], "resource_type": "custom_field", "name": "Stage", "type": "enum",
+             "resource_subtype": "enum", "enum_value": dict(stage), "display_value": stage["name"],
+             "enum_options": [dict(o) for o in cf["stage"]["enum_options"]]},
+        ]
+
+    def _base_task(self, i: int, users: list[dict[str, Any]], r: random.Random) -> dict[str, Any]:
+        gid = self._gid("1300")
+        created = self.now - timedelta(days=r.randrange(20, 90), minutes=r.randrange(1440))
+        due_kind = i % 4
+        due_day = (self.now + timedelta(days=r.randrange(-15, 45))).date()
+        subtype = "milestone" if i % 17 == 5 else "approval" if i % 23 == 7 else "default_task"
+        completed = r.random() < 0.2
+        return {
+            "gid": gid, "resource_type": "task", "resource_subtype": subtype,
+            "name": f"{_TASK_WORDS[i % len(_TASK_WORDS)]} {i}",
+            "assignee": None if i % 7 == 3 else _compact(users[r.randrange(len(users))]),
+            "due_on": None if due_kind == 0 else due_day.isoformat(),
+            "due_at": _iso(datetime.combine(due_day, datetime.min.time(), UTC) + timedelta(hours=16, minutes=30))
+            if due_kind == 3 else None,
+            "start_on": None, "completed": completed,
+            "completed_at": _iso(created + timedelta(days=5)) if completed else None,
+            "approval_status": ("approved" if completed else "pending") if subtype == "approval" else None,
+            "created_at": _iso(created),
+            "modified_at": _iso(self.now - timedelta(seconds=r.randrange(3600, 86400 * 19))),
+            "memberships": [], "tags": [], "custom_fields": [], "parent": None,
+            "permalink_url": f"https://app.asana.com/0/0/{gid}", "num_subtasks": 0,
+        }
+
+    def _new_task(self, pgid: str, i: int, users: list[dict[str, Any]], r: random.Random) -> str:
+        task = self._base_task(i, users, r)
+        project = self.projects[pgid]
+        sections = self.sections[pgid]
+        section = sections[3] if task["completed"] else sections[r.randrange(3)]
+        task["memberships"] = [{"project": _compact(project), "section": _compact(section)}]
+        task["custom_fields"] = self._cf_values(_CUSTOMERS[i % len(_CUSTOMERS)], r) if i % 3 else []
+        self.tasks[task["gid"]] = task
+        return str(task["gid"])
+
+    def _new_subtask(self, parent_gid: str, i: int, users: list[dict[str, Any]], r: random.Random) -> None:
+        task = self._base_task(i, users, r)
+        task["name"] = f"子任务 {i}" if i % 2 == 0 else f"Subtask {i}"
+        task["parent"] = _compact(self.tasks[parent_gid])
+        self.tasks[task["gid"]] = task
+        self.subtasks.setdefault(parent_gid, []).append(task["gid"])
+        self.tasks[parent_gid]["num_subtasks"] = len(self.subtasks[parent_gid])
+
+    # -- helpers for tests ----------------------------------------------------------------------
+    def tick(self, minutes: int = 10) -> datetime:
+        """Advance the simulator's clock (what a later edit stamps into ``modified_at``)."""
+        self.now += timedelta(minutes=minutes)
+        return self.now
+
+    def touch(self, gid: str, **changes: Any) -> None:
+        """An edit in the Asana UI: changes properties and bumps ``modified_at``."""
+        self.tasks[gid].update(changes)
+        self.tasks[gid]["modified_at"] = _iso(self.tick())
+
+    def delete_task(self, gid: str) -> None:
+        self.deleted.add(gid)
+        for gids in self.project_tasks.values():
+            if gid in gids:
+                gids.remove(gid)
+
+    def move_to_section(self, gid: str, section_name: str, project_gid: str | None = None) -> None:
+        """Like the UI's drag to another column: ``modified_at`` is NOT changed (as in Asana)."""
+        task = self.tasks[gid]
+        for m in task["memberships"]:
+            pgid = m["project"]["gid"]
+            if project_gid in (None, pgid):
+                section = next(s for s in self.sections[pgid] if s["name"] == section_name)
+                m["section"] = _compact(section)
+
+    def live_projects(self) -> list[str]:
+        return [g for g, p in self.projects.items() if not p["archived"]]
+
+    def expected_tasks(self, project_gid: str) -> dict[str, dict[str, Any]]:
+        """Ground truth: live top-level tasks and their subtasks of one project, by gid."""
+        out: dict[str, dict[str, Any]] = {}
+        for gid in self.project_tasks[project_gid]:
+            out[gid] = self.tasks[gid]
+            for sub in self.subtasks.get(gid, []):
+                if sub not in self.deleted:
+                    out[sub] = self.tasks[sub]
+        return out
+
+    def minimum_requests(self) -> int:
+        """:func:`minimum_requests` for the current state (unarchived projects)."""
+        live = self.live_projects()
+        subs = [
+            len([s for s in self.subtasks.get(t, []) if s not in self.deleted])
+            for p in live
+            for t in self.project_tasks[p]
+        ]
+        return minimum_requests(len(live), [len(self.project_tasks[p]) for p in live], len(self.users), subs)
+
+    # -- HTTP -----------------------------------------------------------------------------------
+    def serve(self, latency: float = 0.0, faults: Faults | None = None) -> SimServer:
+        return SimServer(self.router(), latency=latency, faults=faults, before=self._before).start()
+
+    def _before(self, req: Request) -> Response | None:
+        try:
+            body = req.json()
+        except ValueError:
+            body = req.body.decode("utf-8", "replace")
+        self.requests.append({"method": req.method, "path": req.path, "query": dict(req.query), "body": body})
+        if req.headers.get("authorization") != f"Bearer {self.token}":
+            return _err(401, "Not Authorized")
+        if self.limiter is not None:
+            ok, _remaining, reset = self.limiter.hit(self.token)
+            if not ok:
+                return _err(
+                    429,
+                    "You've made too many requests and hit a rate limit. Please retry after the given amount of time.",
+                    {"Retry-After": str(max(1, math.ceil(reset)))},
+                )
+        if "limit" in req.query:
+            try:
+                limit = int(req.query["limit"])
+            except ValueError:
+                limit = 0
+            if not 1 <= limit <= MAX_LIMIT:
+                return _err(400, f"limit: Must be between 1 and {MAX_LIMIT}, got {req.query['limit']!r}")
+        return None
+
+    def _page(self, req: Request, items: list[dict[str, Any]], compact: tuple[str, ...] = ("name",)) -> Response:
+        """Offset pagination: opaque tokens, ``next_page`` {offset, path, uri} or null."""
+        limit = int(req.query.get("limit", MAX_LIMIT))
+        start = 0
+        if "offset" in req.query:
+            try:
+                start = int(json.loads(base64.urlsafe_b64decode(req.query["offset"] + "==="))["i"])
+            except (ValueError, KeyError, TypeError):
+                return _err(400, "offset: Your pagination token is invalid.")
+        chunk = items[start : start + limit]
+        opt = req.query.get("opt_fields")
+        data = [project_fields(x, opt, compact) for x in chunk]
+        next_page = None
+        if start + limit < len(items):
+            token = base64.urlsafe_b64encode(json.dumps({"i": start + limit, "v": 1}).encode()).decode().rstrip("=")
+            query = {k: v for k, v in req.query.items() if k != "offset"}
+            query["offset"] = token
+            path = req.path + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+            next_page = {"offset": token, "path": path, "uri": f"http://{req.headers.get('host', '')}{path}"}
+        return Response(200, {"data": data, "next_page": next_page})
+
+    def _task(self, gid: str) -> dict[str, Any] | None:
+        return None if gid in self.deleted else self.tasks.get(gid)
+
+    def router(self) -> Router:
+        r = Router()
+        r.add("GET", "/users/{gid}", self._get_user)
+        r.add("GET", "/users", self._list_users)
+        r.add("GET", "/workspaces/{ws}/projects", self._list_projects)
+        r.add("GET", "/teams/{team}/projects", self._list_projects)
+        r.add("GET", "/portfolios/{portfolio}/items", self._portfolio_items)
+        r.add("GET", "/projects/{gid}", self._get_project)
+        r.add("GET", "/projects/{gid}/sections", self._list_sections)
+        r.add("GET", "/tasks", self._list_tasks)
+        r.add("GET", "/tasks/{gid}", self._get_task)
+        r.add("PUT", "/tasks/{gid}", self._update_task)
+        r.add("GET", "/tasks/{gid}/subtasks", self._list_subtasks)
+        r.add("GET", "/tasks/{gid}/stories", self._list_stories)
+        r.add("POST", "/tasks/{gid}/stories", self._add_story)
+        r.add("POST", "/tasks/{gid}/addTag", lambda q: self._tag_op(q, add=True))
+        r.add("POST", "/tasks/{gid}/removeTag", lambda q: self._tag_op(q, add=False))
+        r.add("GET", "/workspaces/{ws}/tags", self._list_tags)
+        r.add("POST", "/workspaces/{ws}/tags", self._create_tag)
+        r.add("POST", "/sections/{gid}/addTask", self._add_task_to_section)
+        return r
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _get_user(self, req: Request) -> Response:
+        gid = req.params["gid"]
+        user = next(iter(self.users.values())) if gid == "me" else self.users.get(gid)
+        if user is None:
+            return _err(404, "user: Unknown object: " + gid)
+        return Response(200, {"data": project_fields(user, req.query.get("opt_fields") or "name,email")})
+
+    def _list_users(self, req: Request) -> Response:
+        if req.query.get("workspace") != WORKSPACE:
+            return _err(400, "workspace: Missing input" if "workspace" not in req.query else "workspace: Not a workspace")
+        return self._page(req, list(self.users.values()))
+
+    def _list_projects(self, req: Request) -> Response:
+        if req.params.get("ws", WORKSPACE) != WORKSPACE or req.params.get("team", TEAM) != TEAM:
+            return _err(404, "Unknown object")
+        items = list(self.projects.values())
+        if "archived" in req.query:
+            want = req.query["archived"] == "true"
+            items = [p for p in items if p["archived"] == want]
+        return self._page(req, items)
+
+    def _portfolio_items(self, req: Request) -> Response:
+        if not self.premium:
+            return _err(402, "This feature is only available to premium users.")
+        if req.params["portfolio"] != PORTFOLIO:
+            return _err(404, "portfolio: Unknown object: " + req.params["portfolio"])
+        items = list(self.projects.values())[: max(1, len(self.projects) // 2)]
+        return self._page(req, items)
+
+    def _get_project(self, req: Request) -> Response:
+        project = self.projects.get(req.params["gid"])
+        if project is None:
+            return _err(404, "project: Unknown object: " + req.params["gid"])
+        return Response(200, {"data": project_fields(project, req.query.get("opt_fields"))})
+
+    def _list_sections(self, req: Request) -> Response:
+        if req.params["gid"] not in self.sections:
+            return _err(404, "project: Unknown object: " + req.params["gid"])
+        return self._page(req, self.sections[req.params["gid"]])
+
+    def _list_tasks(self, req: Request) -> Response:
+        pgid = req.query.get("project")
+        if not pgid:
+            return _err(400, "project: Missing input")
+        if pgid not in self.projects:
+            return _err(404, "project: Unknown object: " + pgid)
+        items = [self.tasks[g] for g in self.project_tasks[pgid]]
+        since = req.query.get("modified_since")
+        if since is not None:
+            try:
+                cut = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            except ValueError:
+                return _err(400, "modified_since: Not a valid date-time: " + since)
+            items = [t for t in items if datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) >= cut]
+        return self._page(req, items, ("name", "resource_subtype"))
+
+    def _get_task(self, req: Request) -> Response:
+        task = self._task(req.params["gid"])
+        if task is None:
+            return _err(404, "task: Unknown object: " + req.params["gid"])
+        return Response(200, {"data": project_fields(task, req.query.get("opt_fields"))})
+
+    def _list_subtasks(self, req: Request) -> Response:
+        if self._task(req.params["gid"]) is None:
+            return _err(404, "task: Unknown object: " + req.params["gid"])
+        subs = [self.tasks[g] for g in self.subtasks.get(req.params["gid"], []) if g not in self.deleted]
+        return self._page(req, subs, ("name", "resource_subtype"))
+
+    def _list_stories(self, req: Request) -> Response:
+        if self._task(req.params["gid"]) is None:
+            return _err(404, "task: Unknown object: " + req.params["gid"])
+        return self._page(req, self.stories.get(req.params["gid"], []), ("resource_subtype", "text"))
+
+    def _list_tags(self, req: Request) -> Response:
+        return self._page(req, list(self.tags.values()))
+
+    # -- writes ---------------------------------------------------------------------------------
+    def _data(self, req: Request) -> dict[str, Any] | None:
+        body = req.json()
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            return None
+        return dict(body["data"])
+
+    def _create_tag(self, req: Request) -> Response:
+        data = self._data(req)
+        if data is None or not data.get("name"):
+            return _err(400, "name: Missing input")
+        gid = self._gid("1400")
+        self.tags[gid] = {"gid": gid, "resource_type": "tag", "name": str(data["name"]),
+                          "color": data.get("color")}
+        self.mutations.append(("create_tag", data["name"]))
+        return Response(201, {"data": self.tags[gid]})
+
+    def _tag_op(self, req: Request, *, add: bool) -> Response:
+        task = self._task(req.params["gid"])
+        if task is None:
+            return _err(404, "task: Unknown object: " + req.params["gid"])
+        data = self._data(req)
+        if data is None or "tag" not in data:
+            return _err(400, "tag: Missing input")
+        tag = self.tags.get(str(data["tag"]))
+        if tag is None:
+            return _err(400, "tag: Not a recognized ID: " + str(data["tag"]))
+        has = any(t["gid"] == tag["gid"] for t in task["tags"])
+        if add and not has:
+            task["tags"].append(_compact(tag))
+        elif not add and has:
+            task["tags"] = [t for t in task["tags"] if t["gid"] != tag["gid"]]
+        task["modified_at"] = _iso(self.tick(1))
+        self.mutations.append(("add_tag" if add else "remove_tag", task["gid"], tag["name"]))
+        return Response(200, {"data": {}})
+
+    def _add_story(self, req: Request) -> Response:
+        task = self._task(req.params["gid"])
+        if task is None:
+            return _err(404, "task: Unknown object: " + req.params["gid"])
+        data = self._data(req)
+        if data is None or not (data.get("text") or data.get("html_text")):
+            return _err(400, "text: Missing input")
+        story = {"gid": self._gid("1700"), "resource_type": "story", "resource_subtype": "comment_added",
+                 "type": "comment", "text": str(data.get("text") or data.get("html_text")),
+                 "created_at": _iso(self.tick(1)), "created_by": _compact(next(iter(self.users.values())))}
+        self.stories.setdefault(task["gid"], []).append(story)
+        task["modified_at"] = story["created_at"]
+        self.mutations.append(("comment", task["gid"], story["text"]))
+        return Response(201, {"data": story})
+
+    def _update_task(self, req: Request) -> Response:
+        task = self._task(req.params["gid"])
+        if task is None:
+            return _err(404, "task: Unknown object: " + req.params["gid"])
+        data = self._data(req)
+        if data is None:
+            return _err(400, "data: Missing input")
+        if "completed" in data:
+            if not isinstance(data["completed"], bool):
+                return _err(400, "completed: Not a boolean")
+            task["completed"] = data["completed"]
+            task["completed_at"] = _iso(self.now) if data["completed"] else None
+            self.mutations.append(("set_completed", task["gid"], data["completed"]))
+        for cf_gid, value in (data.get("custom_fields") or {}).items():
+            cf = next((c for c in task["custom_fields"] if c["gid"] == cf_gid), None)
+            if cf is None:
+                return _err(400, f"custom_fields: Custom field with ID {cf_gid} is not on given object")
+            if cf["resource_subtype"] == "enum":
+                option = next((o for o in self.custom_fields["stage"]["enum_options"] if o["gid"] == value), None)
+                if option is None:
+                    return _err(400, f"custom_fields: enum option {value} not found")
+                cf["enum_value"], cf["display_value"] = dict(option), option["name"]
+            elif cf["resource_subtype"] == "number":
+                cf["number_value"], cf["display_value"] = value, str(value)
+            else:
+                cf["text_value"], cf["display_value"] = value, value
+            self.mutations.append(("set_field", task["gid"], cf["name"], cf["display_value"]))
+        task["modified_at"] = _iso(self.tick(1))
+        return Response(200, {"data": project_fields(task, req.query.get("opt_fields"))})
+
+    def _add_task_to_section(self, req: Request) -> Response:
+        data = self._data(req)
+        if data is None or "task" not in data:
+            return _err(400, "task: Missing input")
+        for pgid, sections in self.sections.items():
+            section = next((s for s in sections if s["gid"] == req.params["gid"]), None)
+            if section is None:
+                continue
+            task = self._task(str(data["task"]))
+            if task is None:
+                return _err(400, "task: Not a recognized ID: " + str(data["task"]))
+            memberships = [m for m in task["memberships"] if m["project"]["gid"] != pgid]
+            task["memberships"] = [*memberships, {"project": _compact(self.projects[pgid]),
+                                                  "section": _compact(section)}]
+            self.mutations.append(("move", task["gid"], section["name"]))  # modified_at untouched
+            return Response(200, {"data": {}})
+        return _err(404, "section: Unknown object: " + req.params["gid"])
+
