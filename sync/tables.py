@@ -130,6 +130,7 @@ task_assignees = Table(
     Column("name", Text),
     Column("email", String(320)),
     Column("position", Integer, nullable=False, default=0),
+    Column("handle", String(200)),  # added by the store: an assignee's @mention handle round-trips
     ForeignKeyConstraint(["source", "task_id"], ["tasks.source", "tasks.id"], ondelete="CASCADE"),
 )
 
@@ -139,6 +140,7 @@ task_labels = Table(
     Column("source", String(200), primary_key=True),
     Column("task_id", String(200), primary_key=True),
     Column("label", String(500), primary_key=True),
+    Column("position", Integer, nullable=False, default=0),  # added by the store: label order round-trips
     ForeignKeyConstraint(["source", "task_id"], ["tasks.source", "tasks.id"], ondelete="CASCADE"),
 )
 

@@ -1,0 +1,196 @@
+"""Database URLs, engines and migrations.
+
+SQLite is the embedded default (a file ``salesync.db`` beside the config, WAL mode, foreign keys
+on, real transactions including DDL); PostgreSQL goes through psycopg 3 (``postgresql+psycopg://``).
+Every way a URL can be wrong (bad syntax, unsupported backend, missing or read-only directory,
+refused or unreachable server) is a :class:`errors.ConfigError` with one line and no password.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Final
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_FILE: Final = "salesync.db"
+MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+PG_CONNECT_TIMEOUT_S: Final = 10
+# pg_advisory_xact_lock key: two workers starting at once must not both run the migrations.
+_MIGRATION_LOCK_KEY: Final = 0x5A1E5
+_SUPPORTED = ("sqlite", "postgresql")
+
+
+def default_database_url(config_path: Path | None) -> str:
+    """``sqlite:///<dir of the config>/salesync.db`` (the current directory when there is no config)."""
+    base = config_path.expanduser().resolve().parent if config_path is not None else Path.cwd()
+    return f"sqlite:///{base / DEFAULT_DB_FILE}"
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """A relative SQLite path in the config is relative to the config file, not to the cwd of cron."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() != "sqlite" or _is_memory(parsed):
+        return url
+    db = Path(str(parsed.database)).expanduser()
+    if db.is_absolute():
+        return url
+    return parsed.set(database=str((base_dir / db).resolve())).render_as_string(hide_password=False)
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may be shown: the password replaced by ``***``."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except (ArgumentError, ValueError):
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def open_engine(url: str) -> Engine:
+    """An engine that has connected once (so a wrong URL fails here, as a ConfigError)."""
+    parsed = _normalise(_parse(url))
+    shown = safe_url(parsed)
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_path(parsed)
+    else:
+        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        raise ConfigError(f"database {shown}: {_one_line(exc, parsed)}", key="database") from None
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, memory=_is_memory(parsed))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise ConfigError(f"database {shown}: cannot connect: {_one_line(exc, parsed)}") from None
+    return engine
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def needs_upgrade(engine: Engine) -> bool:
+    return current_revision(engine) != head_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Apply the migrations up to ``revision`` in one transaction; returns the revision now current."""
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+            before = MigrationContext.configure(conn).get_current_revision()
+            command.upgrade(_alembic_config(conn), revision)
+            after = MigrationContext.configure(conn).get_current_revision()
+    except DBAPIError as exc:
+        raise ConfigError(
+            f"database {safe_url(engine.url)}: migration failed: {_one_line(exc, engine.url)}"
+        ) from None
+    if before != after:
+        log.info("database migrated from %s to %s", before or "empty", after)
+    return after
+
+
+def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    # No alembic.ini: the script location is inside the package, the connection is handed over.
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _parse(url: str) -> URL:
+    if not url or not url.strip():
+        raise ConfigError("database URL is empty", key="database")
+    try:
+        return make_url(url.strip())
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            "not a database URL (use sqlite:///path/salesync.db or postgresql+psycopg://user@host/db)",
+            key="database",
+        ) from None
+
+
+def _normalise(url: URL) -> URL:
+    name = url.drivername
+    if name in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        return url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in _SUPPORTED:
+        raise ConfigError(
+            f"unsupported database {name!r} (use sqlite:/// or postgresql+psycopg://)", key="database"
+        )
+    return url
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or str(url.database).startswith("file::memory:")
+
+
+def _check_sqlite_path(url: URL) -> None:
+    if _is_memory(url):
+        return
+    path = Path(str(url.database)).expanduser()
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"database directory {parent} does not exist", key="database")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"database path {path} is not a file", key="database")
+    # WAL needs to create -wal and -shm files beside the database: the directory must be writable.
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"database {path} is not writable (read-only file or directory)", key="database")
+
+
+def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Driver autocommit off, our own BEGIN: real transactions for DDL too (SQLAlchemy's recipe).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if not memory:
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _one_line(exc: BaseException, url: URL) -> str:
+    """The driver's message on one line, without the SQL, parameters or password."""
+    inner = getattr(exc, "orig", None) or exc
+    msg = " ".join(part.strip() for part in str(inner).splitlines() if part.strip())
+    msg = msg.split("[SQL:", 1)[0].split("(Background on this error", 1)[0].strip()
+    if url.password:
+        msg = msg.replace(str(url.password), "***")
+    return msg or type(inner).__name__

@@ -1,0 +1,290 @@
+"""The SQL store: what the sync engine, policy and reports read and write.
+
+``Store.open(url)`` connects and applies pending migrations. ``write_page`` stores one page of
+unified records and its cursor in ONE transaction; everything else is small reads and writes
+around runs, cursors and tombstones. Instants go in as aware UTC and come out as aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select, tuple_, update
+
+from mapping.base import Quarantined
+from mapping.schema import Person, SalesProject, Task, to_utc
+from sync import db
+from sync import tables as t
+from sync.store_rows import (
+    CursorState,
+    HistoryRow,
+    RunRecord,
+    UpsertCounts,
+    json_safe,
+    project_from_row,
+    task_from_row,
+)
+from sync.store_status import status_summary
+from sync.store_write import (
+    chunks,
+    ensure_source,
+    write_cursor,
+    write_people,
+    write_projects,
+    write_quarantine,
+    write_tasks,
+)
+
+__all__ = ["CursorState", "HistoryRow", "RunRecord", "Store", "UpsertCounts"]
+
+
+def _utc(value: datetime) -> datetime:
+    out = to_utc(value)
+    assert out is not None
+    return out
+
+
+class Store:
+    """One database. Thread-safe as far as the engine's pool is; hold one per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._known_sources: set[str] = set()
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect (ConfigError on a bad URL) and bring the schema to the newest revision."""
+        engine = db.open_engine(url)
+        if migrate and db.needs_upgrade(engine):
+            db.upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_page(
+        self,
+        source: str,
+        kind: str,
+        partition_id: str,
+        *,
+        tasks: Sequence[Task] = (),
+        projects: Sequence[SalesProject] = (),
+        people: Sequence[Person] = (),
+        quarantined: Sequence[Quarantined] = (),
+        cursor: dict[str, Any] | None = None,
+        full: bool = False,
+        count: int | None = None,
+        run_id: int | None = None,
+        now: datetime,
+    ) -> UpsertCounts:
+        """Store a page and (when given) the partition's cursor, all in one transaction.
+
+        Unchanged records write nothing; changed tasks get their assignees and labels replaced and
+        a history row per changed owner/due_date/due_at/status/archived.
+        """
+        now = _utc(now)
+        with self.engine.begin() as conn:
+            if source not in self._known_sources:
+                ensure_source(conn, source, kind, now)
+            write_people(conn, source, people, now)
+            write_projects(conn, source, projects, now)
+            counts = write_tasks(conn, source, partition_id, tasks, now=now, run_id=run_id)
+            q = write_quarantine(conn, source, partition_id, quarantined, now=now, run_id=run_id)
+            if cursor is not None:
+                write_cursor(conn, source, partition_id, cursor, full=full, count=count, now=now)
+        self._known_sources.add(source)  # only once committed
+        return UpsertCounts(counts.new, counts.changed, counts.unchanged, q)
+
+    def tombstone_tasks(
+        self,
+        source: str,
+        partition_id: str,
+        ids: Sequence[str] | set[str],
+        *,
+        now: datetime,
+        run_id: int | None = None,
+    ) -> int:
+        """Mark vanished tasks archived and deleted (never a DELETE); returns how many were live."""
+        now = _utc(now)
+        c = t.tasks.c
+        done = 0
+        with self.engine.begin() as conn:
+            for part in chunks(sorted(ids)):
+                where = and_(
+                    c.source == source, c.partition_id == partition_id, c.id.in_(part), c.deleted_at.is_(None)
+                )
+                live = conn.execute(select(c.id, c.archived).where(where)).all()
+                if not live:
+                    continue
+                conn.execute(
+                    update(t.tasks).where(where).values(archived=True, deleted_at=now, last_changed=now)
+                )
+                history = [
+                    {
+                        "source": source,
+                        "task_id": tid,
+                        "field": "archived",
+                        "old": "false",
+                        "new": "true",
+                        "seen_at": now,
+                        "run_id": run_id,
+                    }
+                    for tid, archived in live
+                    if not archived
+                ]
+                if history:
+                    conn.execute(t.task_history.insert(), history)
+                done += len(live)
+        return done
+
+    # -- cursors -----------------------------------------------------------------------------
+
+    def get_cursor(self, source: str, partition_id: str) -> CursorState | None:
+        c = t.cursors.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(c.cursor, c.updated_at, c.last_full_at, c.last_count).where(
+                    c.source == source, c.partition_id == partition_id
+                )
+            ).first()
+        if row is None:
+            return None
+        return CursorState(row.cursor, _utc(row.updated_at), to_utc(row.last_full_at), row.last_count)
+
+    def live_task_ids(self, source: str, partition_id: str) -> set[str]:
+        c = t.tasks.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.id).where(c.source == source, c.partition_id == partition_id, c.deleted_at.is_(None))
+            )
+            return {r[0] for r in rows}
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def start_run(self, command: str, *, full: bool, worker: str | None, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                t.sync_runs.insert().values(
+                    command=command, started_at=_utc(now), status="running", full=full, worker=worker
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def finish_run(
+        self, run_id: int, *, status: str, exit_code: int, receipt: dict[str, Any], now: datetime
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.sync_runs)
+                .where(t.sync_runs.c.id == run_id)
+                .values(status=status, exit_code=exit_code, receipt=json_safe(receipt), finished_at=_utc(now))
+            )
+
+    def last_runs(self, limit: int = 10) -> list[RunRecord]:
+        c = t.sync_runs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.sync_runs).order_by(c.id.desc()).limit(limit)).mappings().all()
+        return [
+            RunRecord(
+                id=r["id"],
+                command=r["command"],
+                started_at=_utc(r["started_at"]),
+                finished_at=to_utc(r["finished_at"]),
+                status=r["status"],
+                full=bool(r["full"]),
+                worker=r["worker"],
+                exit_code=r["exit_code"],
+                receipt=r["receipt"],
+            )
+            for r in rows
+        ]
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def iter_tasks(
+        self, *, source: str | None = None, include_deleted: bool = False, batch: int = 5000
+    ) -> Iterator[Task]:
+        """Every stored task in (source, id) order, ``batch`` rows per query (keyset pagination)."""
+        c = t.tasks.c
+        after: tuple[str, str] | None = None
+        while True:
+            query = select(t.tasks).order_by(c.source, c.id).limit(batch)
+            if source is not None:
+                query = query.where(c.source == source)
+            if not include_deleted:
+                query = query.where(c.deleted_at.is_(None))
+            if after is not None:
+                query = query.where(tuple_(c.source, c.id) > after)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+                if not rows:
+                    return
+                first, last = (rows[0]["source"], rows[0]["id"]), (rows[-1]["source"], rows[-1]["id"])
+                assignees = self._children(conn, t.task_assignees, first, last)
+                labels = self._children(conn, t.task_labels, first, last, order=t.task_labels.c.position)
+            for row in rows:
+                key = (row["source"], row["id"])
+                yield task_from_row(row, assignees.get(key, []), [r["label"] for r in labels.get(key, [])])
+            if len(rows) < batch:
+                return
+            after = last
+
+    @staticmethod
+    def _children(
+        conn: Any, table: Any, first: tuple[str, str], last: tuple[str, str], order: Any = None
+    ) -> dict[tuple[str, str], list[Any]]:
+        key = tuple_(table.c.source, table.c.task_id)
+        query = select(table).where(key >= first, key <= last)
+        if order is not None:
+            query = query.order_by(order)
+        out: dict[tuple[str, str], list[Any]] = {}
+        for r in conn.execute(query).mappings():
+            out.setdefault((r["source"], r["task_id"]), []).append(r)
+        return out
+
+    def load_projects(self, source: str | None = None) -> list[SalesProject]:
+        c = t.projects.c
+        query = select(t.projects).where(c.deleted_at.is_(None)).order_by(c.source, c.id)
+        if source is not None:
+            query = query.where(c.source == source)
+        with self.engine.connect() as conn:
+            return [project_from_row(r) for r in conn.execute(query).mappings()]
+
+    def task_history(self, source: str | None = None, *, batch: int = 5000) -> Iterator[HistoryRow]:
+        """Every recorded change, oldest first."""
+        c = t.task_history.c
+        after = 0
+        while True:
+            query = select(t.task_history).where(c.id > after).order_by(c.id).limit(batch)
+            if source is not None:
+                query = query.where(c.source == source)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+            for r in rows:
+                yield HistoryRow(
+                    r["source"], r["task_id"], r["field"], r["old"], r["new"], _utc(r["seen_at"]), r["run_id"]
+                )
+            if len(rows) < batch:
+                return
+            after = rows[-1]["id"]
+
+    def count_tasks(self, source: str | None = None, *, include_deleted: bool = False) -> int:
+        c = t.tasks.c
+        query = select(func.count()).select_from(t.tasks)
+        if source is not None:
+            query = query.where(c.source == source)
+        if not include_deleted:
+            query = query.where(c.deleted_at.is_(None))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def status_summary(self) -> dict[str, Any]:
+        """Runs, cursors, quarantine, outbox and violation counts: JSON-ready, fine when empty."""
+        return status_summary(self.engine, self.last_runs())

@@ -1,0 +1,325 @@
+"""Pure conversions between the unified models and table rows, and the store's record types.
+
+No I/O here: ``task_row`` / ``task_from_row`` and friends are plain functions of their inputs, so
+the round trip is tested without a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Final
+
+from mapping.schema import Person, SalesProject, Task, iso_utc, to_utc
+
+# The task fields whose every change lands in task_history (old, new, seen_at, run_id).
+HISTORY_FIELDS: Final = ("owner", "due_date", "due_at", "status", "archived")
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """What one ``write_page`` did to the tasks it was given."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.new + other.new,
+            self.changed + other.changed,
+            self.unchanged + other.unchanged,
+            self.quarantined + other.quarantined,
+        )
+
+
+@dataclass(frozen=True)
+class CursorState:
+    cursor: dict[str, Any] | None
+    updated_at: datetime
+    last_full_at: datetime | None
+    last_count: int | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    command: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    full: bool
+    worker: str | None
+    exit_code: int | None
+    receipt: dict[str, Any] | None = field(default=None)
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "command": self.command,
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at),
+            "status": self.status,
+            "full": self.full,
+            "worker": self.worker,
+            "exit_code": self.exit_code,
+            "receipt": self.receipt,
+        }
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One change of a task's owner (person id), due_date, due_at, status or archived."""
+
+    source: str
+    task_id: str
+    field: str
+    old: str | None
+    new: str | None
+    seen_at: datetime
+    run_id: int | None
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-storable copy (dates and unknown objects become strings)."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _hash(parts: Iterable[object]) -> str:
+    return hashlib.blake2b(repr(tuple(parts)).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _fields_key(fields: Mapping[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False) if fields else ""
+
+
+def _person_key(p: Person | None) -> tuple[str, str | None, str | None, str | None] | None:
+    return None if p is None else (p.id, p.name, p.email, p.handle)
+
+
+def task_hash(task: Task) -> str:
+    """The store's fingerprint of a task: every field, plus handles (which the export leaves out).
+
+    Cheaper than ``Task.content_hash`` (which serialises to JSON first): an unchanged re-upsert is
+    mostly this function, so it decides how fast "nothing changed" is.
+    """
+    values = dict(task.__dict__)
+    values["owner"] = _person_key(task.owner)
+    values["assignees"] = tuple(_person_key(p) for p in task.assignees)
+    values["fields"] = _fields_key(task.fields)
+    return _hash(values.values())
+
+
+def project_hash(project: SalesProject) -> str:
+    values = dict(project.__dict__)
+    values["owner"] = _person_key(project.owner)
+    values["fields"] = _fields_key(project.fields)
+    return _hash(values.values())
+
+
+def person_hash(person: Person) -> str:
+    return _hash(_person_key(person) or ())
+
+
+def person_json(p: Person | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {"id": p.id, "name": p.name, "email": p.email, "handle": p.handle}
+
+
+def person_from_json(data: Mapping[str, Any] | None) -> Person | None:
+    if not data:
+        return None
+    return Person(id=data["id"], name=data.get("name"), email=data.get("email"), handle=data.get("handle"))
+
+
+def _email_key(p: Person | None) -> str | None:
+    return p.email.strip().lower() if p is not None and p.email else None
+
+
+def task_row(task: Task, partition_id: str, content_hash: str, now: datetime) -> dict[str, Any]:
+    """The ``tasks`` row of a task (assignees and labels go to their own tables)."""
+    owner = task.owner
+    return {
+        "source": task.source,
+        "id": task.id,
+        "partition_id": partition_id,
+        "kind": task.kind,
+        "url": task.url,
+        "project_id": task.project_id,
+        "project": task.project,
+        "title": task.title,
+        "status": task.status.value,
+        "source_status": task.source_status,
+        "owner": person_json(owner),
+        "owner_id": owner.id if owner is not None else None,
+        "owner_email": _email_key(owner),
+        "due_date": task.due_date,
+        "due_at": task.due_at,
+        "start_date": task.start_date,
+        "completed": task.completed,
+        "completed_at": task.completed_at,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "priority": task.priority,
+        "parent_id": task.parent_id,
+        "is_milestone": task.is_milestone,
+        "archived": task.archived,
+        "fields": json_safe(task.fields) if task.fields else {},
+        "content_hash": content_hash,
+        "first_seen": now,
+        "last_seen": now,
+        "last_changed": now,
+        "deleted_at": None,
+    }
+
+
+def assignee_rows(task: Task) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for p in task.assignees:
+        if p.id in seen:  # the primary key is (source, task, person): a repeated person is kept once
+            continue
+        seen.add(p.id)
+        rows.append(
+            {
+                "source": task.source,
+                "task_id": task.id,
+                "person_id": p.id,
+                "name": p.name,
+                "email": p.email,
+                "handle": p.handle,
+                "position": len(rows),
+            }
+        )
+    return rows
+
+
+def label_rows(task: Task) -> list[dict[str, Any]]:
+    labels = list(dict.fromkeys(task.labels))  # a set in SQL, an ordered tuple in the model
+    return [
+        {"source": task.source, "task_id": task.id, "label": label, "position": i}
+        for i, label in enumerate(labels)
+    ]
+
+
+def task_from_row(
+    row: Mapping[Any, Any], assignees: Sequence[Mapping[str, Any]], labels: Sequence[str]
+) -> Task:
+    """Rebuild the unified Task; instants come back aware UTC whatever the backend returned."""
+    return Task(
+        source=row["source"],
+        kind=row["kind"],
+        id=row["id"],
+        url=row["url"],
+        project_id=row["project_id"],
+        project=row["project"],
+        title=row["title"],
+        status=row["status"],
+        source_status=row["source_status"],
+        owner=person_from_json(row["owner"]),
+        assignees=tuple(
+            Person(id=a["person_id"], name=a["name"], email=a["email"], handle=a["handle"])
+            for a in sorted(assignees, key=lambda a: a["position"])
+        ),
+        due_date=row["due_date"],
+        due_at=to_utc(row["due_at"]),
+        start_date=row["start_date"],
+        completed=bool(row["completed"]),
+        completed_at=to_utc(row["completed_at"]),
+        created_at=to_utc(row["created_at"]),
+        updated_at=to_utc(row["updated_at"]),
+        labels=tuple(labels),
+        priority=row["priority"],
+        parent_id=row["parent_id"],
+        is_milestone=bool(row["is_milestone"]),
+        archived=bool(row["archived"]),
+        fields=dict(row["fields"] or {}),
+    )
+
+
+def project_row(project: SalesProject, content_hash: str, now: datetime) -> dict[str, Any]:
+    return {
+        "source": project.source,
+        "id": project.id,
+        "kind": project.kind,
+        "name": project.name,
+        "url": project.url,
+        "owner": person_json(project.owner),
+        "owner_email": _email_key(project.owner),
+        "customer": project.customer,
+        "deal_value": project.deal_value,
+        "currency": project.currency,
+        "stage": project.stage,
+        "start_date": project.start_date,
+        "due_date": project.due_date,
+        "status": project.status.value,
+        "archived": project.archived,
+        "fields": json_safe(project.fields) if project.fields else {},
+        "updated_at": project.updated_at,
+        "content_hash": content_hash,
+        "first_seen": now,
+        "last_seen": now,
+        "deleted_at": None,
+    }
+
+
+def project_from_row(row: Mapping[Any, Any]) -> SalesProject:
+    return SalesProject(
+        source=row["source"],
+        kind=row["kind"],
+        id=row["id"],
+        name=row["name"],
+        url=row["url"],
+        owner=person_from_json(row["owner"]),
+        customer=row["customer"],
+        deal_value=row["deal_value"],
+        currency=row["currency"],
+        stage=row["stage"],
+        start_date=row["start_date"],
+        due_date=row["due_date"],
+        status=row["status"],
+        archived=bool(row["archived"]),
+        updated_at=to_utc(row["updated_at"]),
+        fields=dict(row["fields"] or {}),
+    )
+
+
+def person_row(source: str, person: Person, now: datetime) -> dict[str, Any]:
+    return {
+        "source": source,
+        "id": person.id,
+        "name": person.name,
+        "email": person.email,
+        "handle": person.handle,
+        "content_hash": person_hash(person),
+        "last_seen": now,
+    }
+
+
+def history_value(name: str, value: Any) -> str | None:
+    """How a history field is written to the old/new text columns (owner: the person id)."""
+    if value is None:
+        return None
+    if name == "archived":
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def history_values_of_row(row: Mapping[Any, Any]) -> dict[str, str | None]:
+    """The history fields of a stored or about-to-be-stored ``tasks`` row, as text."""
+    return {
+        "owner": row["owner_id"],
+        "due_date": history_value("due_date", row["due_date"]),
+        "due_at": history_value("due_at", to_utc(row["due_at"])),
+        "status": row["status"],
+        "archived": history_value("archived", bool(row["archived"])),
+    }
