@@ -33,7 +33,12 @@ from urllib.parse import quote
 from config.models import SourceConfig
 from connectors.base import Connector, Partition, PushAction, PushResult, RawPage
 from connectors.http import HttpClient, build_client
-from connectors.trello_config import TrelloAuth, TrelloSourceConfig, trello_rate_signals
+from connectors.trello_config import (
+    TrelloAuth,
+    TrelloSourceConfig,
+    guard_library_loggers,
+    trello_rate_signals,
+)
 from connectors.trello_push import TrelloPusher
 from errors import NotFound
 from mapping.trello import map_records
@@ -108,6 +113,7 @@ class TrelloConnector(Connector):
         limit = cfg.rate_limit
         requests, per = (limit.requests, limit.per_seconds) if limit else self.default_rate_limit
         key, token = cfg.key.get_secret_value(), cfg.token.get_secret_value()
+        guard_library_loggers()
         return build_client(
             source=cfg.name,
             base_url=cfg.base_url,

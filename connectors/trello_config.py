@@ -9,6 +9,7 @@ source's ``rate_limit`` overrides it); the key-wide limit is honoured through th
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Generator
 from typing import Literal
@@ -17,6 +18,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from config.models import SourceConfig, Strict
+from connectors.http import RedactingFilter
 from connectors.ratelimit import RateLimiter
 
 DEFAULT_BASE_URL = "https://api.trello.com/1"
@@ -85,6 +87,16 @@ class TrelloAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.url = request.url.copy_merge_params(self._params)
         yield request
+
+
+def guard_library_loggers() -> None:
+    """httpx logs every request URL at INFO (``HTTP Request: GET https://...?key=...&token=...``): put
+    the secret-scrubbing filter on its loggers, once, so the query-string credentials never reach a
+    handler whatever logging setup the application has."""
+    for name in ("httpx", "httpcore"):
+        lib_logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in lib_logger.filters):
+            lib_logger.addFilter(RedactingFilter())
 
 
 def _header_float(response: httpx.Response, name: str) -> float | None:
