@@ -1,0 +1,261 @@
+"""Asana connector + mapper against the Asana simulator over real loopback HTTP.
+
+Every request the suite makes is checked against the official spec (shared/specs/asana_oas.yaml)
+when the simulator of a test is torn down.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from connectors.asana import AsanaConnector, AsanaSourceConfig
+from connectors.base import ActionKind, Partition, PushAction, RawPage
+from connectors.http import HttpOptions
+from errors import AuthError
+from mapping.asana import map_records
+from mapping.base import MappingContext
+from mapping.schema import Task, TaskStatus
+from simulators.asana import PORTFOLIO, WORKSPACE, AsanaSim
+from simulators.base import SimServer
+
+_CHECK_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "asana" / "spec_check.py"
+_spec = importlib.util.spec_from_file_location("asana_spec_check", _CHECK_PATH)
+assert _spec is not None and _spec.loader is not None
+spec_check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(spec_check)
+SPEC_PATH = spec_check.find_spec(Path(__file__).resolve())
+FAST = HttpOptions(backoff_base=0.001, backoff_max=0.01)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def checker() -> Any:
+    return spec_check.SpecChecker(SPEC_PATH) if SPEC_PATH else None
+
+
+@pytest.fixture
+def sim(checker: Any) -> Iterator[AsanaSim]:
+    s = AsanaSim(projects=2, tasks_per_project=130, users=5, subtask_share=0.1)
+    yield s
+    if checker is not None:
+        problems = [p for r in s.requests for p in checker.check(r["method"], r["path"], r["query"], r["body"])]
+        assert problems == [], problems[:5]
+
+
+@pytest.fixture
+def server(sim: AsanaSim) -> Iterator[SimServer]:
+    srv = sim.serve()
+    yield srv
+    srv.stop()
+
+
+def make(server: SimServer, sim: AsanaSim, **over: Any) -> AsanaConnector:
+    cfg = AsanaSourceConfig.model_validate(
+        {"name": "asana-sales", "type": "asana", "token": sim.token, "workspace": WORKSPACE,
+         "base_url": server.url, **over}
+    )
+    return AsanaConnector(cfg, http=FAST)
+
+
+@pytest.fixture
+async def conn(server: SimServer, sim: AsanaSim) -> AsyncIterator[AsanaConnector]:
+    c = make(server, sim)
+    yield c
+    await c.close()
+
+
+CTX = MappingContext(source="asana-sales", kind="asana", tz=SHANGHAI)
+
+
+async def pull_all(
+    c: AsanaConnector, cursors: dict[str, Any] | None = None, *, full: bool = False
+) -> tuple[list[RawPage], dict[str, Any], list[Partition]]:
+    pages: list[RawPage] = []
+    new: dict[str, Any] = {}
+    parts = await c.partitions()
+    for p in parts:
+        async for page in c.pull(p, (cursors or {}).get(p.id), full=full):
+            pages.append(page)
+            if page.final:
+                new[p.id] = page.cursor
+    return pages, new, parts
+
+
+def tasks_of(pages: list[RawPage]) -> dict[str, Task]:
+    out: dict[str, Task] = {}
+    for page in pages:
+        if page.entity == "task":
+            mapped = map_records("task", page.items, page.context, CTX)
+            assert not mapped.quarantined
+            out.update({t.id: t for t in mapped.tasks})
+    return out
+
+
+async def test_full_pull_reads_everything_with_the_minimum_requests(conn: AsanaConnector, sim: AsanaSim, server: SimServer) -> None:
+    pages, cursors, parts = await pull_all(conn)
+    assert sorted(p.id for p in parts) == sorted(sim.live_projects())  # archived project left out
+    expected = {g for p in parts for g in sim.expected_tasks(p.id)}
+    tasks = tasks_of(pages)
+    assert set(tasks) == expected and any(t.parent_id for t in tasks.values())  # subtasks too
+    assert server.count() == conn.stats.requests == sim.minimum_requests()
+    assert [p.entity for p in pages].count("person") == 1  # users once per run
+    finals = [p for p in pages if p.final]
+    assert len(finals) == len(parts) and all(p.full and p.cursor for p in finals)
+    project = map_records("project", next(p for p in pages if p.entity == "project").items, {}, CTX).projects[0]
+    assert project.customer and project.deal_value and project.stage
+    people = map_records("person", next(p for p in pages if p.entity == "person").items, {}, CTX).people
+    assert all(p.email for p in people) and any(not p.name.isascii() for p in people if p.name)
+    owned = [t for t in tasks.values() if t.owner]
+    assert owned and all(t.owner and t.owner.email for t in owned)
+    assert any(t.owner is None for t in tasks.values())
+    assert any(t.fields.get("customer") for t in tasks.values())
+    assert any(t.is_milestone for t in tasks.values())
+
+
+async def test_incremental_unchanged_then_after_a_change(server: SimServer, sim: AsanaSim) -> None:
+    c = make(server, sim)
+    _pages, cursors, parts = await pull_all(c)
+    await c.close()
+    server.reset_log()
+    c = make(server, sim)
+    pages, again, _ = await pull_all(c, cursors)
+    assert all(p.unchanged and p.final for p in pages if p.entity == "task")
+    assert again == cursors
+    # one listing per project + the fixed calls (project listing, users)
+    assert server.count(path_prefix="/tasks") == len(parts)
+    await c.close()
+
+    touched = sim.project_tasks[parts[0].id][1]
+    sim.touch(touched, name="改过的名字", due_at="2026-12-01T16:30:00.000Z", due_on="2026-12-01")
+    c = make(server, sim)
+    pages, third, _ = await pull_all(c, cursors)
+    tasks = tasks_of(pages)
+    assert set(tasks) - set(sim.subtasks.get(touched, [])) == {touched}
+    t = tasks[touched]
+    assert t.title == "改过的名字" and t.due_date == date(2026, 12, 2) and t.due_at is not None  # Shanghai
+    assert all(not p.full for p in pages if p.entity == "task")
+    assert third[parts[0].id]["modified_since"] > cursors[parts[0].id]["modified_since"]
+    assert third[parts[1].id] == cursors[parts[1].id]
+    await c.close()
+
+
+async def test_section_move_and_deletion_show_on_the_full_pass(server: SimServer, sim: AsanaSim) -> None:
+    c = make(server, sim)
+    _pages, cursors, parts = await pull_all(c)
+    await c.close()
+    pid = parts[0].id
+    moved, gone = sim.project_tasks[pid][2], sim.project_tasks[pid][4]
+    done_section = sim.sections[pid][3]["name"]
+    sim.tasks[moved]["completed"] = False
+    before = sim.tasks[moved]["modified_at"]
+    sim.move_to_section(moved, done_section)
+    sim.delete_task(gone)
+    assert sim.tasks[moved]["modified_at"] == before  # like Asana: a move is not a modification
+
+    c = make(server, sim)
+    pages, _, _ = await pull_all(c, cursors)
+    assert all(p.unchanged for p in pages if p.entity == "task")  # invisible to modified_since
+    await c.close()
+
+    c = make(server, sim)
+    pages, _, _ = await pull_all(c, cursors, full=True)
+    tasks = tasks_of(pages)
+    assert all(p.full for p in pages if p.entity == "task")
+    assert tasks[moved].status is TaskStatus.DONE and tasks[moved].source_status == done_section
+    assert gone not in tasks  # the engine tombstones ids a full pass did not see
+    assert set(tasks) == {g for p in parts for g in sim.expected_tasks(p.id)}
+    await c.close()
+
+
+async def test_archived_project_by_gid_maps_archived_tasks(server: SimServer, sim: AsanaSim) -> None:
+    archived = next(g for g, p in sim.projects.items() if p["archived"])
+    c = make(server, sim, projects=[archived, "1299999999999999"])
+    pages, _, parts = await pull_all(c)
+    assert [p.id for p in parts] == [archived]
+    assert c.stats.skipped and c.stats.skipped[0]["status"] == 404  # the unknown gid, said
+    tasks = tasks_of(pages)
+    assert tasks and all(t.archived for t in tasks.values())
+    await c.close()
+
+
+async def test_portfolio_scope_402_is_a_skipped_resource(server: SimServer, sim: AsanaSim) -> None:
+    sim.premium = False
+    c = make(server, sim, portfolios=[PORTFOLIO])
+    assert await c.partitions() == []
+    assert c.stats.skipped == [
+        {"resource": f"portfolio {PORTFOLIO}", "status": 402, "reason": c.stats.skipped[0]["reason"]}
+    ]
+    assert "premium" in c.stats.skipped[0]["reason"]
+    await c.close()
+    sim.premium = True
+    c = make(server, sim, portfolios=[PORTFOLIO])
+    assert len(await c.partitions()) >= 1
+    await c.close()
+
+
+async def test_rate_limit_429_waits_retry_after_and_completes(sim: AsanaSim) -> None:
+    sim.limiter = __import__("simulators.base", fromlist=["WindowLimiter"]).WindowLimiter(12, 1.0)
+    srv = sim.serve()
+    try:
+        c = make(srv, sim, rate_limit={"requests": 1000, "per_seconds": 1})
+        pages, _, parts = await pull_all(c)
+        assert c.stats.rate_limited >= 1 and c.stats.rate_limit_waits >= 1
+        assert set(tasks_of(pages)) == {g for p in parts for g in sim.expected_tasks(p.id)}
+        await c.close()
+    finally:
+        srv.stop()
+
+
+async def test_bad_token_is_auth_error_without_the_secret(server: SimServer, sim: AsanaSim) -> None:
+    c = make(server, sim, token="wrong-secret-token-123")
+    with pytest.raises(AuthError) as err:
+        await c.partitions()
+    assert "Not Authorized" in str(err.value) and "asana-sales" in str(err.value)
+    assert "wrong-secret-token-123" not in str(err.value)
+    await c.close()
+
+
+def test_simulator_rejects_limit_over_100_and_bad_offsets(server: SimServer, sim: AsanaSim) -> None:
+    auth = {"Authorization": f"Bearer {sim.token}"}
+    r = httpx.get(f"{server.url}/tasks", params={"project": sim.live_projects()[0], "limit": 101}, headers=auth)
+    assert r.status_code == 400 and r.json()["errors"][0]["message"].startswith("limit:")
+    r = httpx.get(f"{server.url}/tasks", params={"project": sim.live_projects()[0], "offset": "nope"}, headers=auth)
+    assert r.status_code == 400
+    r = httpx.get(f"{server.url}/tasks", params={"project": sim.live_projects()[0], "limit": 2, "opt_fields": "name"}, headers=auth)
+    body = r.json()
+    assert set(body["data"][0]) == {"gid", "resource_type", "name"} and body["next_page"]["offset"]
+    sim.requests.clear()  # the deliberately invalid requests above are not the connector's
+
+
+async def test_push_round_trip_is_recorded_and_idempotent(conn: AsanaConnector, sim: AsanaSim) -> None:
+    pid = sim.live_projects()[0]
+    task = sim.project_tasks[pid][1]
+    sim.tasks[task]["completed"] = False
+    section = sim.sections[pid][1]["name"]
+    plan = [
+        PushAction("asana-sales", ActionKind.ADD_FLAG, task, "policy:owner-missing", "k1", pid),
+        PushAction("asana-sales", ActionKind.COMMENT, task, "请指定负责人 [salesync:abcd1234]", "k2", pid, recheck=True),
+        PushAction("asana-sales", ActionKind.MOVE, task, section, "k3", pid),
+        PushAction("asana-sales", ActionKind.SET_FIELD, task, "Won", "k4", pid, params={"field": "Stage"}),
+        PushAction("asana-sales", ActionKind.SET_COMPLETED, task, "true", "k5", pid),
+        PushAction("asana-sales", ActionKind.REMOVE_FLAG, task, "policy:owner-missing", "k6", pid),
+    ]
+    results = [await conn.push(a) for a in plan]
+    assert [r.applied for r in results] == [True] * 6
+    kinds = [m[0] for m in sim.mutations]
+    assert kinds == ["create_tag", "add_tag", "comment", "move", "set_field", "set_completed", "remove_tag"]
+    mention = sim.tasks[task]["assignee"]
+    if mention:
+        assert f'data-asana-gid="{mention["gid"]}"' in sim.mutations[2][2]
+    again = [await conn.push(a) for a in plan[1:]]  # the tag is gone, the rest is in place
+    assert [r.applied for r in again] == [False] * 5
+    assert len(sim.mutations) == 7  # nothing written the second time
+    assert await conn.fetch_task("1399999999999999") is None
