@@ -116,6 +116,8 @@ class TrelloSim:
         self.rng = random.Random(seed)
         self.now = EPOCH
         self.mutations: list[tuple[Any, ...]] = []
+        # every request as received (method, path, query, body): for spec validation in tests
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.comments: dict[str, list[dict[str, Any]]] = {}
         self.deleted: set[str] = set()
         self.token_limiter = WindowLimiter(*rate_limit) if rate_limit else None
@@ -285,6 +287,8 @@ class TrelloSim:
 
     def gate(self, req: Request) -> Response | None:
         """Auth then rate limits, like Trello: 401 text, 429 JSON without Retry-After."""
+        with self._lock:
+            self.requests.append((req.method, req.path, dict(req.query), req.body))
         if req.query.get("key") != self.key:
             return Response(401, "invalid key")
         if req.query.get("token") != self.token:
