@@ -100,7 +100,7 @@ def tasks_of(pages: list[RawPage]) -> dict[str, Task]:
 
 
 async def test_full_pull_reads_everything_with_the_minimum_requests(conn: AsanaConnector, sim: AsanaSim, server: SimServer) -> None:
-    pages, cursors, parts = await pull_all(conn)
+    pages, _cursors, parts = await pull_all(conn)
     assert sorted(p.id for p in parts) == sorted(sim.live_projects())  # archived project left out
     expected = {g for p in parts for g in sim.expected_tasks(p.id)}
     tasks = tasks_of(pages)

@@ -1,0 +1,292 @@
+"""connectors.asana against respx: one route per endpoint and error, no network."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from pydantic import ValidationError
+
+from connectors.asana import PROJECT_OPT_FIELDS, TASK_OPT_FIELDS, AsanaConnector, AsanaSourceConfig
+from connectors.base import ActionKind, Partition, PushAction
+from connectors.http import HttpOptions
+from errors import ApiError, AuthError, NotFound
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "asana"
+BASE = "https://app.asana.com/api/1.0"
+TOKEN = "2/1100000000000011/1209999999999999:0123456789abcdefsecret"
+WS = "1000000000000001"
+PROJECT = "1200000000000001"
+TASK = "1300000000000101"
+FAST = HttpOptions(backoff_base=0.001, backoff_max=0.005, max_attempts=4)
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def make(**over: Any) -> AsanaConnector:
+    data: dict[str, Any] = {"name": "asana-sales", "type": "asana", "token": TOKEN, "workspace": WS, **over}
+    return AsanaConnector(AsanaSourceConfig.model_validate(data), http=FAST)
+
+
+@pytest.fixture
+async def conn() -> AsyncIterator[AsanaConnector]:
+    c = make()
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        yield router
+
+
+def page(data: list[dict[str, Any]], offset: str | None = None) -> dict[str, Any]:
+    nxt = {"offset": offset, "path": f"/x?offset={offset}", "uri": f"{BASE}/x?offset={offset}"} if offset else None
+    return {"data": data, "next_page": nxt}
+
+
+def users_route(api: respx.MockRouter) -> respx.Route:
+    return api.get("/users", params={"workspace": WS, "limit": "100"}).respond(json=fixture("users_page.json"))
+
+
+# -- config ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("over", "ok"),
+    [
+        ({}, True),
+        ({"projects": ["1", "2"], "teams": ["3"], "plan": "free"}, True),
+        ({"bogus": 1}, False),
+        ({"projects": "some"}, False),
+        ({"plan": "gold"}, False),
+        ({"base_url": "ftp://x"}, False),
+    ],
+    ids=["minimal", "lists", "unknown-key", "bad-projects", "bad-plan", "bad-url"],
+)
+def test_config(over: dict[str, Any], ok: bool) -> None:
+    data = {"name": "a", "type": "asana", "token": TOKEN, "workspace": WS, **over}
+    if ok:
+        cfg = AsanaSourceConfig.model_validate(data)
+        assert TOKEN not in repr(cfg) and cfg.base_url == BASE
+    else:
+        with pytest.raises(ValidationError):
+            AsanaSourceConfig.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("over", "want"),
+    [({}, (1500, 60.0)), ({"plan": "free"}, (150, 60.0)), ({"rate_limit": {"requests": 5, "per_seconds": 1}}, (5, 1.0))],
+    ids=["paid", "free", "explicit"],
+)
+async def test_rate_limit_sizing(over: dict[str, Any], want: tuple[int, float]) -> None:
+    c = make(**over)
+    assert (c.http.limiter.requests, c.http.limiter.per_seconds) == want
+    await c.close()
+
+
+# -- pull -----------------------------------------------------------------------------------------
+async def test_partitions_follow_offsets_and_bearer_auth(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    one = fixture("projects_page.json")["data"][0]
+    two = {**one, "gid": "1200000000000002", "name": "Globex"}
+    route = api.get(f"/workspaces/{WS}/projects")
+    route.side_effect = [
+        httpx.Response(200, json=page([one], "tok1")),
+        httpx.Response(200, json=page([two])),
+    ]
+    parts = await conn.partitions()
+    assert [p.id for p in parts] == [PROJECT, "1200000000000002"]
+    first, second = (c.request for c in route.calls)
+    assert first.headers["authorization"] == f"Bearer {TOKEN}"
+    assert first.url.params["archived"] == "false" and first.url.params["opt_fields"] == PROJECT_OPT_FIELDS
+    assert second.url.params["offset"] == "tok1" and "offset" not in first.url.params
+
+
+async def test_pagination_loop_is_refused(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get(f"/workspaces/{WS}/projects").respond(json=page([], "same"))
+    with pytest.raises(ApiError, match="pagination loop"):
+        await conn.partitions()
+
+
+async def test_full_pull_pages_tasks_and_subtasks(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get(f"/projects/{PROJECT}").respond(json={"data": fixture("projects_page.json")["data"][0]})
+    users_route(api)
+    tasks = fixture("tasks_page.json")["data"]
+    route = api.get("/tasks", params={"project": PROJECT})
+    route.side_effect = [httpx.Response(200, json=page(tasks[:1], "o1")), httpx.Response(200, json=page(tasks[1:]))]
+    sub = {**tasks[1], "gid": "1300000000000201", "parent": {"gid": TASK}, "num_subtasks": 0}
+    subs = api.get(f"/tasks/{TASK}/subtasks").respond(json=page([sub]))
+    part = Partition("asana-sales", PROJECT, "p")
+    pages = [p async for p in conn.pull(part, None)]
+    assert [p.entity for p in pages] == ["person", "project", "task", "task"]
+    assert [i["gid"] for i in pages[2].items] == [TASK, "1300000000000201"]
+    assert pages[-1].final and pages[-1].full and pages[-1].cursor is not None
+    assert pages[-1].cursor["modified_since"] == "2026-11-25T09:00:00.000Z"
+    assert route.calls[0].request.url.params["opt_fields"] == TASK_OPT_FIELDS
+    assert "modified_since" not in route.calls[0].request.url.params
+    assert subs.calls[0].request.url.params["limit"] == "100"
+
+
+async def test_incremental_asks_modified_since_minus_overlap(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    conn._projects[PROJECT] = {"gid": PROJECT, "name": "p"}
+    users_route(api)
+    route = api.get("/tasks").respond(json=page([]))
+    cursor = {"modified_since": "2026-11-20T08:00:00.000Z", "full_at": "2026-11-19T00:00:00.000Z"}
+    pages = [p async for p in conn.pull(Partition("asana-sales", PROJECT), cursor)]
+    assert route.calls[0].request.url.params["modified_since"] == "2026-11-20T07:58:00.000Z"
+    last = pages[-1]
+    assert last.unchanged and last.final and not last.full and last.cursor == cursor
+
+
+async def test_empty_full_pass_uses_the_injected_clock(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    conn._projects[PROJECT] = {"gid": PROJECT, "name": "p"}
+    conn.clock = lambda: datetime(2026, 11, 27, 1, 2, 3, tzinfo=UTC)  # type: ignore[method-assign]
+    users_route(api)
+    api.get("/tasks").respond(json=page([]))
+    pages = [p async for p in conn.pull(Partition("asana-sales", PROJECT), None, full=True)]
+    assert pages[-1].full and pages[-1].final and pages[-1].items == []
+    assert pages[-1].cursor is not None and pages[-1].cursor["modified_since"] == "2026-11-27T01:02:03.000Z"
+
+
+async def test_429_then_success_waits_retry_after(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    route = api.get(f"/workspaces/{WS}/projects")
+    route.side_effect = [
+        httpx.Response(429, headers={"Retry-After": "0"}, json=fixture("error_429.json")),
+        httpx.Response(200, json=fixture("projects_page.json")),
+    ]
+    assert [p.id for p in await conn.partitions()] == [PROJECT]
+    assert conn.stats.rate_limited == 1 and conn.stats.rate_limit_waits == 1
+
+
+async def test_5xx_is_retried(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    route = api.get(f"/workspaces/{WS}/projects")
+    route.side_effect = [
+        httpx.Response(500, json={"errors": [{"message": "Server Error", "phrase": "6 sad squid snuggle softly"}]}),
+        httpx.Response(503, json={"errors": [{"message": "busy"}]}),
+        httpx.Response(200, json=fixture("projects_page.json")),
+    ]
+    assert len(await conn.partitions()) == 1 and conn.stats.retries == 2
+
+
+@pytest.mark.parametrize("status", [401, 403], ids=["401", "403"])
+async def test_auth_error_names_the_source_not_the_token(api: respx.MockRouter, conn: AsanaConnector, status: int) -> None:
+    api.get(f"/workspaces/{WS}/projects").respond(status, json=fixture("error_401.json"))
+    with pytest.raises(AuthError) as err:
+        await conn.partitions()
+    text = str(err.value)
+    assert "asana-sales" in text and "Not Authorized" in text and TOKEN not in text and "secret" not in text
+
+
+async def test_404_and_402_scopes_are_skipped_resources(api: respx.MockRouter) -> None:
+    c = make(teams=["1050000000000009"], portfolios=["1060000000000001"], projects=["1200000000000404"])
+    api.get("/teams/1050000000000009/projects").respond(404, json={"errors": [{"message": "team: Unknown object"}]})
+    api.get("/portfolios/1060000000000001/items").respond(402, json=fixture("error_402.json"))
+    api.get("/projects/1200000000000404").respond(404, json={"errors": [{"message": "project: Unknown object"}]})
+    assert await c.partitions() == []
+    assert [(s["resource"], s["status"]) for s in c.stats.skipped] == [
+        ("team 1050000000000009", 404),
+        ("portfolio 1060000000000001", 402),
+        ("project 1200000000000404", 404),
+    ]
+    assert "premium" in c.stats.skipped[1]["reason"]
+    await c.close()
+
+
+async def test_subtask_404_is_skipped_and_the_pull_goes_on(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    conn._projects[PROJECT] = {"gid": PROJECT, "name": "p"}
+    users_route(api)
+    api.get("/tasks").respond(json=page(fixture("tasks_page.json")["data"]))
+    api.get(f"/tasks/{TASK}/subtasks").respond(404, json={"errors": [{"message": "task: Unknown object"}]})
+    pages = [p async for p in conn.pull(Partition("asana-sales", PROJECT), None)]
+    assert len(pages[-1].items) == 2
+    assert conn.stats.skipped[0]["resource"] == f"subtasks of task {TASK}"
+
+
+async def test_whole_partition_404_raises_not_found(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get("/projects/1200000000000404").respond(404, json={"errors": [{"message": "project: Unknown object"}]})
+    with pytest.raises(NotFound):
+        _ = [p async for p in conn.pull(Partition("asana-sales", "1200000000000404"), None)]
+
+
+# -- push -----------------------------------------------------------------------------------------
+def action(kind: ActionKind, value: str, **kw: Any) -> PushAction:
+    return PushAction("asana-sales", kind, TASK, value, "key", PROJECT, **kw)
+
+
+async def test_add_tag_creates_it_once_and_skips_when_present(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get(f"/workspaces/{WS}/tags").respond(json=page([]))
+    create = api.post(f"/workspaces/{WS}/tags").respond(201, json={"data": {"gid": "1400000000000009", "name": "policy:x"}})
+    task = api.get(f"/tasks/{TASK}")
+    task.side_effect = [
+        httpx.Response(200, json={"data": {"gid": TASK, "tags": []}}),
+        httpx.Response(200, json={"data": {"gid": TASK, "tags": [{"gid": "1400000000000009", "name": "policy:x"}]}}),
+    ]
+    add = api.post(f"/tasks/{TASK}/addTag").respond(json={"data": {}})
+    assert (await conn.push(action(ActionKind.ADD_FLAG, "policy:x", params={"color": "dark-red"}))).applied
+    assert not (await conn.push(action(ActionKind.ADD_FLAG, "policy:x"))).applied
+    assert create.call_count == 1 and add.call_count == 1
+    assert json.loads(create.calls[0].request.content) == {"data": {"name": "policy:x", "color": "dark-red"}}
+    assert json.loads(add.calls[0].request.content) == {"data": {"tag": "1400000000000009"}}
+
+
+async def test_remove_missing_tag_writes_nothing(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get(f"/workspaces/{WS}/tags").respond(json=page([{"gid": "1400000000000009", "name": "policy:x"}]))
+    api.get(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK, "tags": []}})
+    res = await conn.push(action(ActionKind.REMOVE_FLAG, "policy:x"))  # a POST would be unmatched
+    assert not res.applied
+
+
+async def test_comment_recheck_finds_the_marker(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get(f"/tasks/{TASK}/stories").respond(
+        json=page([{"gid": "1700000000000001", "resource_subtype": "comment_added", "text": "x [salesync:abcd1234]"}])
+    )
+    res = await conn.push(action(ActionKind.COMMENT, "again [salesync:abcd1234]", recheck=True))
+    assert not res.applied and res.remote_id == "1700000000000001"
+
+
+async def test_comment_mentions_the_assignee(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK, "assignee": {"gid": "1100000000000011", "name": "王敏"}}})
+    post = api.post(f"/tasks/{TASK}/stories").respond(201, json={"data": {"gid": "1700000000000002"}})
+    res = await conn.push(action(ActionKind.COMMENT, "请补充截止日期 <b> [salesync:ef]"))
+    assert res.applied and res.remote_id == "1700000000000002"
+    sent = json.loads(post.calls[0].request.content)["data"]["html_text"]
+    assert sent == '<body><a data-asana-gid="1100000000000011"/> 请补充截止日期 &lt;b&gt; [salesync:ef]</body>'
+
+
+async def test_set_completed_and_move_are_idempotent(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    task = api.get(f"/tasks/{TASK}")
+    membership = {"project": {"gid": PROJECT}, "section": {"gid": "1210000000000004", "name": "Done"}}
+    task.side_effect = [
+        httpx.Response(200, json={"data": {"gid": TASK, "completed": True}}),
+        httpx.Response(200, json={"data": {"gid": TASK, "completed": True}}),
+        httpx.Response(200, json={"data": {"gid": TASK, "memberships": [membership]}}),
+    ]
+    put = api.put(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK, "completed": False}})
+    api.get(f"/projects/{PROJECT}/sections").respond(
+        json=page([{"gid": "1210000000000001", "name": "To do"}, {"gid": "1210000000000004", "name": "Done"}])
+    )
+    assert not (await conn.push(action(ActionKind.SET_COMPLETED, "true"))).applied
+    assert (await conn.push(action(ActionKind.SET_COMPLETED, "false"))).applied
+    assert json.loads(put.calls[0].request.content) == {"data": {"completed": False}}
+    assert not (await conn.push(action(ActionKind.MOVE, "done"))).applied
+
+
+async def test_set_field_enum_by_option_name(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    cf = {"gid": "1500000000000003", "name": "Stage", "resource_subtype": "enum", "display_value": "Lead",
+          "enum_options": [{"gid": "1510000000000001", "name": "Lead"}, {"gid": "1510000000000004", "name": "Won"}]}
+    api.get(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK, "custom_fields": [cf]}})
+    put = api.put(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK}})
+    assert (await conn.push(action(ActionKind.SET_FIELD, "Won", params={"field": "stage"}))).applied
+    assert json.loads(put.calls[0].request.content) == {"data": {"custom_fields": {"1500000000000003": "1510000000000004"}}}
+
+
+async def test_fetch_task_gone_is_none(api: respx.MockRouter, conn: AsanaConnector) -> None:
+    api.get(f"/tasks/{TASK}").respond(404, json={"errors": [{"message": "task: Unknown object"}]})
+    assert await conn.fetch_task(TASK) is None
