@@ -215,7 +215,7 @@ def _workload(c: _Ctx, names: Mapping[str, str]) -> list[Workload]:
         select(
             key.label("k"),
             func.max(t.owner_email).label("email"),
-            func.max(pc.name).label("name"),
+            func.max(func.coalesce(pc.name, t.owner["name"].as_string())).label("name"),
             _count(c.open).label("open"),
             _count(c.overdue).label("overdue"),
             _count(soon).label("soon"),

@@ -1,9 +1,9 @@
 """Data freshness, the last runs' completeness receipts and the violation trend over runs.
 
 The receipt JSON is written by the sync engine; this reader is lenient about its shape: ``sources``
-may be a mapping ``{name: {...}}`` or a list of ``{"source"|"name": ...}``, and per source it looks
-for ``status``, a fetched count (``fetched``/``records``/``tasks``), ``error``/``errors`` and
-``skipped``. Anything it does not understand shows as ``unknown`` rather than failing the report.
+may be a mapping ``{name: {...}}`` (``sync.receipt.RunReceipt.as_dict()``) or a list of
+``{"source"|"name": ...}``, and per source it reads ``status``, the fetched count (``totals.fetched``,
+``fetched``, or the sum over ``partitions``), ``error`` plus failed partitions' errors, and ``skipped``. Anything it does not understand shows as ``unknown`` rather than failing the report.
 """
 
 from __future__ import annotations
@@ -57,19 +57,40 @@ def _error_text(data: dict[str, Any]) -> str | None:
     return str(err)
 
 
+def _partition_errors(data: dict[str, Any]) -> list[str]:
+    parts = data.get("partitions")
+    if not isinstance(parts, dict):
+        return []
+    errors = []
+    for pid, part in sorted(parts.items()):
+        if isinstance(part, dict) and part.get("error"):
+            errors.append(f"{part.get('name') or pid}: {part['error']}")
+    return errors
+
+
+def _fetched(data: dict[str, Any]) -> int | None:
+    totals = data.get("totals")
+    if isinstance(totals, dict) and "fetched" in totals:
+        return _int(totals["fetched"])
+    for key in ("fetched", "records", "tasks", "count"):
+        if key in data:
+            return _int(data[key])
+    parts = data.get("partitions")
+    if isinstance(parts, dict) and parts:
+        counts = [_int(p.get("fetched")) for p in parts.values() if isinstance(p, dict)]
+        return sum(c for c in counts if c is not None)
+    return None
+
+
 def _receipt_source(name: str, data: Any) -> ReceiptSource:
     if not isinstance(data, dict):
         return ReceiptSource(source=name, status="unknown", fetched=None, error=None, skipped=0)
-    error = _error_text(data)
+    errors = [e for e in [_error_text(data)] if e] + _partition_errors(data)
+    error = "; ".join(errors[:3]) if errors else None
     status = str(data.get("status") or ("failed" if error else "ok"))
-    fetched = None
-    for key in ("fetched", "records", "tasks", "count"):
-        if key in data:
-            fetched = _int(data[key])
-            break
     skipped = data.get("skipped") or []
     n_skipped = len(skipped) if isinstance(skipped, list | dict) else _int(skipped) or 0
-    return ReceiptSource(source=name, status=status, fetched=fetched, error=error, skipped=n_skipped)
+    return ReceiptSource(source=name, status=status, fetched=_fetched(data), error=error, skipped=n_skipped)
 
 
 def parse_receipt(receipt: Any) -> tuple[ReceiptSource, ...]:
