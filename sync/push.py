@@ -133,6 +133,10 @@ class _Applier:
         self.now = now
         self.run_id = run_id
         self.summary = PushSummary()
+        # Flag writes of one board/project go one at a time: a label/tag created on first use
+        # must exist (and be in the connector's cache) before the next write looks for it, or two
+        # concurrent first uses create it twice.
+        self._flag_locks: dict[tuple[str, str | None], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- bookkeeping (each a short transaction of its own, committed before the next send) ----
     def _set(self, e: Entry, **values: Any) -> None:
@@ -184,7 +188,11 @@ class _Applier:
                 self.summary.add(_outcome(e, "deferred", "write cap reached"))
                 continue
             self.budget -= 1
-            await self.send(connector, e)
+            if e.kind in (pp.ADD_FLAG, pp.REMOVE_FLAG):
+                async with self._flag_locks[(e.source, e.partition_id)]:
+                    await self.send(connector, e)
+            else:
+                await self.send(connector, e)
 
     async def send(self, connector: Connector, e: Entry) -> None:
         recheck = e.attempts > 0 and not e.params.get(_NOT_SENT)
