@@ -1,0 +1,368 @@
+"""The one path: for each source, concurrently and bounded, connector pull -> mapping -> store,
+each page committed with its cursor; deletions reconciled on full passes behind a guard; then the
+post-sync steps (policy, outbox planning, push).
+
+``run_sync`` is what ``salesync sync`` and ``salesync import`` call. It never raises for one
+failing source or partition: those are recorded in the receipt and the exit code says 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from config.models import Config, SourceConfig
+from connectors.base import Connector, Partition, RawPage, connector_class
+from connectors.http import HttpOptions
+from errors import ApiError, AuthError, NotFound, SalesyncError, UnsafeRequest
+from mapping.base import MappedPage, MappingContext, Quarantined
+from sync.leases import LeaseQueue, LocalQueue, PartitionQueue
+from sync.receipt import PartitionReceipt, RunReceipt, SourceReceipt
+from sync.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Progress = Callable[[str, Mapping[str, Any]], None]
+PostStep = Callable[["SyncContext"], Awaitable[dict[str, Any] | None]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    command: str = "sync"  # sync | import
+    sources: Sequence[str] = ()  # only these sources (all when empty)
+    partitions: Sequence[str] = ()  # only these boards/projects (import --project)
+    full: bool = False
+    push: bool | None = None  # None: follow the config's ``push``
+    dry_run: bool = False  # plan remote writes, show them, write nothing remote
+    worker: str = field(default_factory=default_worker)
+    lease_ttl: float = 60.0
+    partition_concurrency: int = 8
+    mass_delete_min: int = 5  # the guard applies from this many vanished tasks on
+
+
+@dataclass
+class SyncContext:
+    """What the post-sync steps see."""
+
+    config: Config
+    store: Store
+    options: SyncOptions
+    receipt: RunReceipt
+    now: datetime
+    http_options: HttpOptions | None
+    registry: Mapping[str, type[Connector]] | None
+
+
+@dataclass
+class RunResult:
+    run_id: int | None
+    receipt: dict[str, Any]
+    exit_code: int
+
+
+def mapping_context(cls: type[Connector], cfg: SourceConfig, config: Config) -> MappingContext:
+    options_fn = getattr(cls, "mapping_options", None)
+    options = options_fn(cfg) if callable(options_fn) else {}
+    return MappingContext(
+        source=cfg.name,
+        kind=cls.kind,
+        tz=config.tz,
+        status_map=dict(cfg.status_map),
+        field_map=dict(cfg.field_map),
+        options=options,
+    )
+
+
+def safe_map(cls: type[Connector], page: RawPage, ctx: MappingContext) -> MappedPage:
+    """Map a page; a mapper that crashes quarantines the page's records instead of the run."""
+    try:
+        return cls.mapper(page.entity, page.items, page.context, ctx)
+    except Exception as exc:  # a mapper bug must not lose the rest of the run
+        reason = f"mapper failed: {type(exc).__name__}: {exc}"[:500]
+        log.warning("%s: %s", ctx.source, reason)
+        return MappedPage(
+            quarantined=[Quarantined(page.entity, _raw_id(item), reason, item) for item in page.items]
+        )
+
+
+def _raw_id(item: Any) -> str | None:
+    if isinstance(item, dict):
+        for k in ("id", "gid", "key", "_id"):
+            if item.get(k) is not None:
+                return str(item[k])
+    return None
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        options: SyncOptions,
+        *,
+        registry: Mapping[str, type[Connector]] | None = None,
+        http_options: HttpOptions | None = None,
+        clock: Clock = utcnow,
+        progress: Progress | None = None,
+        post_steps: Sequence[PostStep] = (),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.options = options
+        self.registry = registry
+        self.http_options = http_options
+        self.clock = clock
+        self.progress = progress or (lambda event, data: None)
+        self.post_steps = post_steps
+        self._write_lock = threading.Lock()  # one writer at a time (SQLite); cheap elsewhere
+
+    def _queue(self, run_id: int | None) -> PartitionQueue:
+        if self.store.engine.dialect.name == "postgresql":
+            return LeaseQueue(self.store.engine, worker=self.options.worker, run_id=run_id, ttl=self.options.lease_ttl)
+        return LocalQueue()
+
+    async def run(self) -> RunResult:
+        now = self.clock()
+        run_id = self.store.start_run(self.options.command, full=self.options.full, worker=self.options.worker, now=now)
+        receipt = RunReceipt(
+            run_id=run_id,
+            command=self.options.command,
+            started_at=now.isoformat(),
+            full=self.options.full,
+            worker=self.options.worker,
+        )
+        queue = self._queue(run_id)
+        selected = [s for s in self.config.sources if not self.options.sources or s.name in self.options.sources]
+        limit = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(cfg: SourceConfig) -> None:
+            async with limit:
+                receipt.sources[cfg.name] = await self._sync_source(cfg, queue, run_id)
+
+        await asyncio.gather(*(one(cfg) for cfg in selected))
+        ctx = SyncContext(self.config, self.store, self.options, receipt, self.clock(), self.http_options, self.registry)
+        for step in self.post_steps:
+            try:
+                await step(ctx)
+            except SalesyncError as exc:
+                receipt.warnings.append(f"{getattr(step, '__name__', 'step')}: {exc}")
+        receipt.finished_at = self.clock().isoformat()
+        exit_code = 3 if receipt.failed else 0
+        status = "ok" if exit_code == 0 else ("failed" if all(s.status == "failed" for s in receipt.sources.values()) and receipt.sources else "partial")
+        self.store.finish_run(run_id, status=status, exit_code=exit_code, receipt=receipt.as_dict(), now=self.clock())
+        return RunResult(run_id, receipt.as_dict(), exit_code)
+
+    async def _sync_source(self, cfg: SourceConfig, queue: PartitionQueue, run_id: int | None) -> SourceReceipt:
+        started = time.monotonic()
+        cls = connector_class(cfg.type, self.registry)
+        rec = SourceReceipt(kind=cls.kind)
+        ctx = mapping_context(cls, cfg, self.config)
+        self.progress("source_start", {"source": cfg.name})
+        connector = cls(cfg, http=self.http_options)
+        try:
+            only = list(self.options.partitions) or None
+            parts = await connector.partitions(only)
+            await queue.register(cfg.name, parts)
+            self.progress("partitions", {"source": cfg.name, "total": len(parts)})
+            n = max(1, min(self.options.partition_concurrency, len(parts)))
+            # A TaskGroup cancels the sibling workers when one fails for the whole source (auth).
+            async with asyncio.TaskGroup() as group:
+                for _ in range(n):
+                    group.create_task(self._partition_worker(connector, cls, ctx, queue, rec, run_id))
+        except* (ApiError, UnsafeRequest) as group_exc:  # also catches a bare error from partitions()
+            self._fail_source(rec, cfg.name, group_exc.exceptions[0])
+        finally:
+            rec.absorb(connector.stats)
+            await connector.close()
+        rec.settle()
+        rec.seconds = round(time.monotonic() - started, 3)
+        self.progress("source_done", {"source": cfg.name, "status": rec.status})
+        return rec
+
+    @staticmethod
+    def _fail_source(rec: SourceReceipt, name: str, exc: BaseException) -> None:
+        rec.status, rec.error = "failed", str(exc)
+        log.warning("%s: source failed: %s", name, exc)
+
+    async def _partition_worker(
+        self,
+        connector: Connector,
+        cls: type[Connector],
+        ctx: MappingContext,
+        queue: PartitionQueue,
+        rec: SourceReceipt,
+        run_id: int | None,
+    ) -> None:
+        while (part := await queue.claim(connector.name)) is not None:
+            prec = rec.partitions[part.id] = PartitionReceipt(name=part.name, worker=self.options.worker)
+            started = time.monotonic()
+            heartbeat = asyncio.create_task(self._heartbeat(queue, connector.name, part.id))
+            ok, error = True, None
+            try:
+                await self._sync_partition(connector, cls, ctx, part, prec, run_id)
+            except NotFound as exc:
+                prec.status, prec.error = "skipped", str(exc)
+                connector.stats.skip(part.id, exc.status, str(exc))
+            except AuthError:
+                heartbeat.cancel()
+                await queue.finish(connector.name, part.id, ok=False, error="authentication failed")
+                raise
+            except (ApiError, UnsafeRequest) as exc:
+                ok, error = False, str(exc)
+                prec.status, prec.error = "failed", error
+                log.warning("%s/%s: partition failed: %s", connector.name, part.id, exc)
+            finally:
+                heartbeat.cancel()
+                prec.seconds = round(time.monotonic() - started, 3)
+            await queue.finish(connector.name, part.id, ok=ok, error=error)
+            self.progress("partition_done", {"source": connector.name, "partition": part.id, "fetched": prec.fetched})
+
+    async def _heartbeat(self, queue: PartitionQueue, source: str, partition_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.options.lease_ttl / 3)
+            await queue.renew(source, partition_id)
+
+    async def _sync_partition(
+        self,
+        connector: Connector,
+        cls: type[Connector],
+        ctx: MappingContext,
+        part: Partition,
+        prec: PartitionReceipt,
+        run_id: int | None,
+    ) -> None:
+        source = connector.name
+        state = None if self.options.command == "import" else self.store.get_cursor(source, part.id)
+        now = self.clock()
+        full = self.options.full or self.options.command == "import" or state is None
+        if state is not None and not full:
+            last_full = state.last_full_at
+            full = last_full is None or now - last_full > timedelta(hours=self.config.full_sync_every_hours)
+        cursor = None if (state is None or self.options.command == "import") else state.cursor
+        prec.full = full
+        seen: set[str] = set()
+        listed_all = False
+        final_cursor: dict[str, Any] | None = None
+        async for page in connector.pull(part, cursor, full=full):
+            prec.pages += 1
+            if page.unchanged:
+                prec.status = "unchanged"
+                continue
+            listed_all = listed_all or page.full
+            mapped = await asyncio.to_thread(safe_map, cls, page, ctx)
+            if page.entity == "task":
+                prec.fetched += len(page.items)
+                seen.update(t.id for t in mapped.tasks)
+                seen.update(q.record_id for q in mapped.quarantined if q.record_id and q.entity == "task")
+                prec.archived += sum(1 for t in mapped.tasks if t.archived)
+            # A full listing's cursor is written only after deletions are reconciled (below).
+            page_cursor = page.cursor if page.final and not listed_all else None
+            if page.final:
+                final_cursor = page.cursor
+            counts = await self._write(source, cls.kind, part.id, mapped, page_cursor, run_id)
+            prec.new += counts.new
+            prec.changed += counts.changed
+            prec.unchanged += counts.unchanged
+            prec.quarantined += counts.quarantined
+            if page.deleted_ids:
+                prec.deleted += await self._tombstone(source, part.id, list(page.deleted_ids), run_id)
+        if listed_all:
+            await self._reconcile(source, cls.kind, part, prec, seen, final_cursor, state.last_count if state else None, run_id)
+
+    async def _reconcile(
+        self,
+        source: str,
+        kind: str,
+        part: Partition,
+        prec: PartitionReceipt,
+        seen: set[str],
+        final_cursor: dict[str, Any] | None,
+        last_count: int | None,
+        run_id: int | None,
+    ) -> None:
+        live = await asyncio.to_thread(self.store.live_task_ids, source, part.id)
+        vanished = live - seen
+        share = len(vanished) / len(live) if live else 0.0
+        if len(vanished) >= self.options.mass_delete_min and share > self.config.mass_delete_guard:
+            msg = (
+                f"{len(vanished)} of {len(live)} tasks ({share:.0%}) vanished at once from {part.id}; "
+                f"over the guard of {self.config.mass_delete_guard:.0%}: no deletion applied"
+            )
+            prec.warnings.append(msg)
+            prec.status = "warning"
+            log.warning("%s: %s", source, msg)
+        elif vanished:
+            prec.deleted += await self._tombstone(source, part.id, sorted(vanished), run_id)
+        count = len(seen)
+        if last_count and count < last_count * (1 - self.config.count_drop_warning):
+            msg = f"{part.id}: {count} tasks now against {last_count} last time (more than {self.config.count_drop_warning:.0%} fewer)"
+            prec.warnings.append(msg)
+            prec.status = "warning"
+            log.warning("%s: %s", source, msg)
+        if prec.status != "warning" and final_cursor is not None:
+            await self._write(source, kind, part.id, MappedPage(), final_cursor, run_id, full=True, count=count)
+
+    async def _write(
+        self,
+        source: str,
+        kind: str,
+        partition_id: str,
+        mapped: MappedPage,
+        cursor: dict[str, Any] | None,
+        run_id: int | None,
+        *,
+        full: bool = False,
+        count: int | None = None,
+    ) -> Any:
+        def work() -> Any:
+            with self._write_lock:
+                return self.store.write_page(
+                    source,
+                    kind,
+                    partition_id,
+                    tasks=mapped.tasks,
+                    projects=mapped.projects,
+                    people=mapped.people,
+                    quarantined=mapped.quarantined,
+                    cursor=cursor,
+                    full=full,
+                    count=count,
+                    run_id=run_id,
+                    now=self.clock(),
+                )
+
+        return await asyncio.to_thread(work)
+
+    async def _tombstone(self, source: str, partition_id: str, ids: list[str], run_id: int | None) -> int:
+        def work() -> int:
+            with self._write_lock:
+                return self.store.tombstone_tasks(source, partition_id, ids, now=self.clock(), run_id=run_id)
+
+        return await asyncio.to_thread(work)
+
+
+async def run_sync(
+    config: Config,
+    store: Store,
+    options: SyncOptions,
+    **kwargs: Any,
+) -> RunResult:
+    """Run one sync/import; see :class:`SyncEngine` for the keyword arguments."""
+    return await SyncEngine(config, store, options, **kwargs).run()

@@ -1,0 +1,173 @@
+"""The engine's one path against an in-memory connector and a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from config.models import Config
+from sync import tables
+from sync.engine import SyncOptions, run_sync
+from sync.store import Store
+from tests.unit.sync.fakes import FakeConnector, FakeSourceConfig, fake_registry
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def tasks(n: int, prefix: str = "t") -> list[dict[str, Any]]:
+    return [{"id": f"{prefix}{i}", "title": f"task {i}", "owner": "u1" if i % 2 else None} for i in range(n)]
+
+
+@pytest.fixture
+def world() -> Iterator[dict[str, dict[str, list[dict[str, Any]]]]]:
+    FakeConnector.world = {"a": {"p1": tasks(10, "a1-"), "p2": tasks(7, "a2-")}, "b": {"q1": tasks(4, "b1-")}}
+    FakeConnector.failing = {}
+    FakeConnector.pulls = []
+    yield FakeConnector.world
+    FakeConnector.world, FakeConnector.failing, FakeConnector.pulls = {}, {}, []
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'salesync.db'}")
+
+
+def config(**kw: Any) -> Config:
+    return Config(sources=[FakeSourceConfig(name="a"), FakeSourceConfig(name="b")], **kw)
+
+
+async def sync(store: Store, clock: Clock, **opts: Any) -> Any:
+    return await run_sync(config(), store, SyncOptions(**opts), registry=fake_registry(), clock=clock)
+
+
+def live(store: Store, source: str) -> set[str]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(tables.tasks.c.id).where(tables.tasks.c.source == source, tables.tasks.c.deleted_at.is_(None))
+        )
+        return {r[0] for r in rows}
+
+
+async def test_full_then_incremental_counts(world: Any, store: Store) -> None:
+    clock = Clock()
+    first = await sync(store, clock)
+    assert first.exit_code == 0
+    a = first.receipt["sources"]["a"]
+    assert a["totals"]["new"] == 17 and a["totals"]["fetched"] == 17
+    assert first.receipt["sources"]["b"]["totals"]["new"] == 4
+    assert len(live(store, "a")) == 17
+    clock.now += timedelta(minutes=10)
+    second = await sync(store, clock)
+    assert second.exit_code == 0
+    # the fake says "unchanged since cursor" for an incremental pull of an unchanged partition
+    parts = second.receipt["sources"]["a"]["partitions"]
+    assert {p["status"] for p in parts.values()} == {"unchanged"}
+    assert second.receipt["sources"]["a"]["totals"]["new"] == 0
+
+
+async def test_changed_record_counts_as_changed(world: Any, store: Store) -> None:
+    clock = Clock()
+    await sync(store, clock)
+    world["a"]["p1"][0] = {"id": "a1-0", "title": "renamed", "owner": "u2"}
+    world["a"]["p1"].append({"id": "a1-new", "title": "new one"})
+    res = await sync(store, clock, full=True)
+    totals = res.receipt["sources"]["a"]["totals"]
+    assert (totals["new"], totals["changed"], totals["unchanged"]) == (1, 1, 16)
+
+
+async def test_failing_partition_others_finish_exit_3(world: Any, store: Store) -> None:
+    FakeConnector.failing = {"a/p2": "transport"}
+    res = await sync(store, Clock())
+    assert res.exit_code == 3
+    a = res.receipt["sources"]["a"]
+    assert a["status"] == "partial"
+    assert a["partitions"]["p2"]["status"] == "failed"
+    assert "connection reset" in a["partitions"]["p2"]["error"]
+    assert a["partitions"]["p1"]["new"] == 10
+    assert res.receipt["sources"]["b"]["status"] == "ok"
+
+
+async def test_source_down_auth_others_complete(world: Any, store: Store) -> None:
+    FakeConnector.failing = {"a": "auth"}
+    res = await sync(store, Clock())
+    assert res.exit_code == 3
+    assert res.receipt["sources"]["a"]["status"] == "failed"
+    assert "invalid token" in res.receipt["sources"]["a"]["error"]
+    assert res.receipt["sources"]["b"]["totals"]["new"] == 4
+
+
+async def test_missing_partition_is_a_skipped_resource(world: Any, store: Store) -> None:
+    FakeConnector.failing = {"b/q1": "notfound"}
+    res = await sync(store, Clock())
+    b = res.receipt["sources"]["b"]
+    assert b["partitions"]["q1"]["status"] == "skipped"
+    assert b["skipped"] and b["skipped"][0]["status"] == 404
+    assert res.exit_code == 3  # less data than configured is never silent
+
+
+async def test_small_deletion_is_tombstoned(world: Any, store: Store) -> None:
+    clock = Clock()
+    await sync(store, clock)
+    del world["a"]["p1"][3]
+    res = await sync(store, clock, full=True)
+    assert res.receipt["sources"]["a"]["partitions"]["p1"]["deleted"] == 1
+    assert "a1-3" not in live(store, "a")
+    with store.engine.connect() as conn:
+        row = conn.execute(select(tables.tasks).where(tables.tasks.c.id == "a1-3")).one()
+    assert row.archived and row.deleted_at is not None  # a tombstone, not a delete
+
+
+async def test_mass_deletion_guard_applies_nothing(world: Any, store: Store) -> None:
+    clock = Clock()
+    await sync(store, clock)
+    world["a"]["p1"] = world["a"]["p1"][:2]  # 8 of 10 vanish
+    res = await sync(store, clock, full=True)
+    p1 = res.receipt["sources"]["a"]["partitions"]["p1"]
+    assert p1["status"] == "warning" and p1["deleted"] == 0
+    assert "vanished" in p1["warnings"][0]
+    assert len(live(store, "a")) == 17
+    assert res.exit_code == 3
+
+
+async def test_quarantine_keeps_the_rest(world: Any, store: Store) -> None:
+    world["b"]["q1"].append({"id": "bad", "title": None})
+    res = await sync(store, Clock())
+    b = res.receipt["sources"]["b"]["totals"]
+    assert b["quarantined"] == 1 and b["new"] == 4
+    with store.engine.connect() as conn:
+        q = conn.execute(select(tables.quarantine)).one()
+    assert q.record_id == "bad" and "title" in q.reason
+    # a quarantined record is still present remotely: a later full pass must not tombstone it
+    assert res.exit_code == 0
+
+
+async def test_import_ignores_cursors_and_limits_partitions(world: Any, store: Store) -> None:
+    clock = Clock()
+    await sync(store, clock)
+    FakeConnector.pulls = []
+    res = await run_sync(
+        config(), store, SyncOptions(command="import", sources=["a"], partitions=["p2"]),
+        registry=fake_registry(), clock=clock,
+    )
+    assert FakeConnector.pulls == [("a", "p2", True)]
+    assert list(res.receipt["sources"]) == ["a"]
+
+
+async def test_run_and_receipt_are_stored(world: Any, store: Store) -> None:
+    res = await sync(store, Clock())
+    runs = store.last_runs(5)
+    assert runs[0].id == res.run_id
+    assert runs[0].receipt["sources"]["a"]["totals"]["new"] == 17
