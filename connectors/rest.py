@@ -82,7 +82,8 @@ class RestConnector(Connector):
     def __init__(self, config: RestSourceConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self._projects: dict[str, dict[str, Any]] = {}
-        self._people_done = False
+        self._people: list[list[dict[str, Any]]] | None = None  # pages, read once per instance
+        self._people_yielded = False
 
     @classmethod
     def mapping_options(cls, config: RestSourceConfig) -> dict[str, Any]:
@@ -152,8 +153,21 @@ class RestConnector(Connector):
             break
         return self.config.name
 
+    async def _load_people(self) -> list[list[dict[str, Any]]]:
+        if self._people is None:
+            pages: list[list[dict[str, Any]]] = []
+            if self.config.resources.people is not None:
+                async for people, _last in self._iter_pages(self.config.resources.people, self._variables()):
+                    if people:
+                        pages.append(people)
+            self._people = pages
+        return self._people
+
     async def partitions(self, only: Sequence[str] | None = None) -> list[Partition]:
+        """Projects (with a parent) or ``all``. Source-wide people are read here, once, so a
+        source with a people resource authenticates at this step."""
         res = self.config.resources
+        await self._load_people()
         if res.tasks.parent != "projects":
             return [Partition(self.name, ALL_PARTITION, self.name)]
         assert res.projects is not None
@@ -175,11 +189,10 @@ class RestConnector(Connector):
         self, partition: Partition, cursor: Mapping[str, Any] | None, *, full: bool = False
     ) -> AsyncIterator[RawPage]:
         res = self.config.resources
-        if res.people is not None and not self._people_done:
-            self._people_done = True  # people are source-wide: read once per connector instance
-            async for people, _last in self._iter_pages(res.people, self._variables()):
-                if people:
-                    yield RawPage(partition, "person", people)
+        if not self._people_yielded:
+            self._people_yielded = True  # people are source-wide: yielded with the first pull only
+            for people in await self._load_people():
+                yield RawPage(partition, "person", people)
         project: dict[str, Any] | None = None
         context: dict[str, Any] = {}
         if res.tasks.parent == "projects":

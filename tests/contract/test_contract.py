@@ -71,7 +71,40 @@ def trello_case() -> ContractCase:
     )
 
 
-CASES = [trello_case]  # add your kind's case factory here
+# -- rest (the GitHub-issues preset against its simulator) ----------------------------------------
+def rest_case() -> ContractCase:
+    from simulators.rest import GitHubSimulator
+
+    token = "ghp_simtoken0001"
+
+    def rate_limited() -> GitHubSimulator:
+        sim = GitHubSimulator(projects=1, tasks_per_project=8, rate_limit=(3, 0.2))
+        assert sim.limiter is not None
+        for _ in range(3):  # another client spent the token's window
+            sim.limiter.hit(f"Bearer {token}")
+        return sim
+
+    def push(sim: GitHubSimulator) -> tuple[PushAction, Callable[[GitHubSimulator], bool]]:
+        from connectors.base import ActionKind
+
+        action = PushAction("contract", ActionKind.ADD_FLAG, "3", "policy:contract", "k")
+        return action, lambda s: ("add_label", 3, "policy:contract") in s.mutations
+
+    return ContractCase(
+        kind="rest",
+        make_sim=lambda: GitHubSimulator(projects=2, tasks_per_project=60),  # 120 issues: 2 Link pages
+        config=lambda sim, url: {"name": "contract", "type": "rest", "preset": "github", "base_url": url,
+                                 "auth": {"token": token}, "vars": {"owner": "acme", "repo": "sales"}},  # fmt: skip
+        secret=token,
+        bad_auth=lambda cfg: {**cfg, "auth": {"token": "ghp_not_the_token_0"}},
+        expected_task_ids=lambda sim: {str(t.number) for t in sim.live()},
+        auth_applied=lambda sim, server: bool(server.log) and all(e.status != 401 for e in server.log),
+        rate_limited_sim=rate_limited,
+        push=push,
+    )
+
+
+CASES = [trello_case, rest_case]  # add your kind's case factory here
 
 
 @pytest.fixture(params=CASES, ids=lambda f: f.__name__.removesuffix("_case"))
