@@ -29,6 +29,7 @@ TEAM = "1050000000000001"
 PORTFOLIO = "1060000000000001"
 BASE_TIME = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 MAX_LIMIT = 100
+TOKEN = "asana-test-token-0001"  # the simulator's default personal access token
 
 _GIVEN = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄"]
 _FIRST = ["敏", "伟", "芳", "磊", "静", "强", "丽", "军"]
@@ -114,7 +115,7 @@ class AsanaSim:
         users: int = 8,
         archived_projects: int = 1,
         subtask_share: float = 0.1,
-        token: str = "asana-test-token-0001",
+        token: str = TOKEN,
         rate_limit: int | None = None,
         rate_window: float = 60.0,
         premium: bool = True,
@@ -307,8 +308,11 @@ class AsanaSim:
             body = req.json()
         except ValueError:
             body = req.body.decode("utf-8", "replace")
-        self.requests.append({"method": req.method, "path": req.path, "query": dict(req.query), "body": body})
-        if req.headers.get("authorization") != f"Bearer {self.token}":
+        authorized = req.headers.get("authorization") == f"Bearer {self.token}"
+        self.requests.append(
+            {"method": req.method, "path": req.path, "query": dict(req.query), "body": body, "authorized": authorized}
+        )
+        if not authorized:
             return _err(401, "Not Authorized")
         if self.limiter is not None:
             ok, _remaining, reset = self.limiter.hit(self.token)

@@ -93,8 +93,14 @@ def rest_case() -> ContractCase:
     return ContractCase(
         kind="rest",
         make_sim=lambda: GitHubSimulator(projects=2, tasks_per_project=60),  # 120 issues: 2 Link pages
-        config=lambda sim, url: {"name": "contract", "type": "rest", "preset": "github", "base_url": url,
-                                 "auth": {"token": token}, "vars": {"owner": "acme", "repo": "sales"}},  # fmt: skip
+        config=lambda sim, url: {
+            "name": "contract",
+            "type": "rest",
+            "preset": "github",
+            "base_url": url,
+            "auth": {"token": token},
+            "vars": {"owner": "acme", "repo": "sales"},
+        },
         secret=token,
         bad_auth=lambda cfg: {**cfg, "auth": {"token": "ghp_not_the_token_0"}},
         expected_task_ids=lambda sim: {str(t.number) for t in sim.live()},
@@ -104,7 +110,38 @@ def rest_case() -> ContractCase:
     )
 
 
-CASES = [trello_case, rest_case]  # add your kind's case factory here
+# -- asana ----------------------------------------------------------------------------------------
+def asana_case() -> ContractCase:
+    from connectors.base import ActionKind
+    from simulators.asana import TOKEN, WORKSPACE, AsanaSim
+
+    def rate_limited() -> AsanaSim:
+        sim = AsanaSim(projects=2, tasks_per_project=120, users=4, rate_limit=50, rate_window=0.5)
+        assert sim.limiter is not None
+        for _ in range(50):  # another client spent the token's window
+            sim.limiter.hit(TOKEN)
+        return sim
+
+    def push(sim: AsanaSim) -> tuple[PushAction, Callable[[AsanaSim], bool]]:
+        project = sim.live_projects()[0]
+        task = sim.project_tasks[project][0]
+        action = PushAction("contract", ActionKind.ADD_FLAG, task, "policy:contract", "k", partition_id=project)
+        return action, lambda s: ("add_tag", task, "policy:contract") in s.mutations
+
+    return ContractCase(
+        kind="asana",
+        make_sim=lambda: AsanaSim(projects=2, tasks_per_project=120, users=4),  # 2 task pages per project
+        config=lambda sim, url: {"name": "contract", "type": "asana", "token": TOKEN, "workspace": WORKSPACE, "base_url": url},
+        secret=TOKEN,
+        bad_auth=lambda cfg: {**cfg, "token": "not-the-token-0000"},
+        expected_task_ids=lambda sim: {g for p in sim.live_projects() for g in sim.expected_tasks(p)},
+        auth_applied=lambda sim, server: bool(sim.requests) and all(r["authorized"] for r in sim.requests),
+        rate_limited_sim=rate_limited,
+        push=push,
+    )
+
+
+CASES = [trello_case, rest_case, asana_case]  # add your kind's case factory here
 
 
 @pytest.fixture(params=CASES, ids=lambda f: f.__name__.removesuffix("_case"))
