@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from connectors.base import RawPage  # noqa: E402
-from connectors.trello import TrelloConnector  # noqa: E402
-from connectors.trello_config import TrelloSourceConfig  # noqa: E402
-from mapping.base import MappedPage, MappingContext  # noqa: E402
-from simulators.trello import KEY, TOKEN, TrelloSim, minimum_requests  # noqa: E402
+from connectors.base import RawPage
+from connectors.trello import TrelloConnector
+from connectors.trello_config import TrelloSourceConfig
+from mapping.base import MappedPage, MappingContext
+from simulators.trello import KEY, TOKEN, TrelloSim, minimum_requests
 
 Sink = Callable[[RawPage, MappedPage], None]
 
