@@ -187,7 +187,9 @@ class OAuth2ClientCredentials(httpx.Auth):
         if not isinstance(token, str) or not token:
             raise AuthError("token response has no access token", status=response.status_code, url=url)
         expires = self._expires_expr.search(body)
-        lifetime = float(expires) if isinstance(expires, int | float) and expires > 0 else self._default_expires
+        lifetime = (
+            float(expires) if isinstance(expires, int | float) and expires > 0 else self._default_expires
+        )
         REDACTOR.add(token)
         self._token = token
         self._expires_at = self._clock() + lifetime

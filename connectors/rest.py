@@ -51,7 +51,11 @@ def build_auth(config: RestSourceConfig) -> httpx.Auth | None:
         return BasicAuth(auth.username, auth.password.get_secret_value())
     if isinstance(auth, ApiKeyAuthConfig):
         value = auth.value.get_secret_value()
-        return ApiKeyQueryAuth(auth.name, value) if auth.location == "query" else ApiKeyHeaderAuth(auth.name, value)
+        return (
+            ApiKeyQueryAuth(auth.name, value)
+            if auth.location == "query"
+            else ApiKeyHeaderAuth(auth.name, value)
+        )
     assert isinstance(auth, OAuth2ClientCredentialsConfig)
     url = auth.token_url
     if "://" not in url:
@@ -126,12 +130,18 @@ class RestConnector(Connector):
         """(records, is_last) per HTTP page of ``resource``."""
         paginator = build_paginator(resource.paginator)
         path = render(resource.path, dict(variables), path=True)
-        params = {k: render(v, dict(variables)) if isinstance(v, str) else v for k, v in resource.params.items()}
+        params = {
+            k: render(v, dict(variables)) if isinstance(v, str) else v for k, v in resource.params.items()
+        }
         request: PageRequest | None = paginator.first(path, {**params, **(extra or {})})
         selector = jmespath.compile(resource.selector)
         while request is not None:
             response = await self.http.request(
-                "GET", request.url, params=request.params or None, headers=resource.headers or None, parse=True
+                "GET",
+                request.url,
+                params=request.params or None,
+                headers=resource.headers or None,
+                parse=True,
             )
             body = response.json() if response.content else None
             found = selector.search(body)
@@ -220,7 +230,9 @@ class RestConnector(Connector):
                 best = cursor_max(best, records, inc.cursor_field)
             new_cursor = {"since": best} if last and inc is not None else ({} if last else None)
             if last and not seen and not is_full:
-                yield RawPage(partition, "task", [], context, cursor=dict(cursor or {}), final=True, unchanged=True)
+                yield RawPage(
+                    partition, "task", [], context, cursor=dict(cursor or {}), final=True, unchanged=True
+                )
                 return
             yield RawPage(partition, "task", records, context, cursor=new_cursor, final=last, full=is_full)
 
@@ -230,7 +242,9 @@ class RestConnector(Connector):
         if task:
             out.update(flatten(task, "task."))
         out.update({f"params.{k}": v for k, v in action.params.items()})
-        out.update({"task.id": action.task_id, "value": action.value, "partition_id": action.partition_id or ""})
+        out.update(
+            {"task.id": action.task_id, "value": action.value, "partition_id": action.partition_id or ""}
+        )
         out["project.id"] = action.partition_id or ""
         return out
 
@@ -248,7 +262,11 @@ class RestConnector(Connector):
     async def push(self, action: PushAction) -> PushResult:
         spec: ActionConfig | None = getattr(self.config.actions, action.kind.value, None)
         if spec is None:
-            what = "it has no push actions" if self.is_read_only else f"no {action.kind.value!r} action configured"
+            what = (
+                "it has no push actions"
+                if self.is_read_only
+                else f"no {action.kind.value!r} action configured"
+            )
             raise ConfigError(f"source {self.name!r} (rest) is read-only for this action: {what}")
         if action.kind in (ActionKind.ADD_FLAG, ActionKind.REMOVE_FLAG):
             labels = await self._current_labels(action.task_id)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 import string
-from urllib.parse import quote
 from importlib import resources
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import jmespath
 import yaml

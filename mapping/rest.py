@@ -34,7 +34,9 @@ def get(record: Any, expr: str | None) -> Any:
     return _compiled(expr).search(record) if expr else None
 
 
-def parse_when(value: Any, fmt: str, source_tz: ZoneInfo, tz: ZoneInfo) -> tuple[date | None, datetime | None]:
+def parse_when(
+    value: Any, fmt: str, source_tz: ZoneInfo, tz: ZoneInfo
+) -> tuple[date | None, datetime | None]:
     """(calendar date in ``tz``, exact UTC instant or None) of a raw date/time value."""
     if value is None or value == "" or (fmt.startswith("epoch") and value in (0, "0")):
         return None, None

@@ -70,7 +70,7 @@ class RestSimBase:
             {"id": f"u{i + 1}", "name": n, "email": f"user{i + 1}@example.com", "login": f"user{i + 1}"}
             for i, n in enumerate(names)
         ]
-        self.projects = [
+        self.projects: list[dict[str, Any]] = [
             {"id": f"p{j + 1}", "name": f"{CUSTOMERS[j % len(CUSTOMERS)]} 项目 {j + 1}", "archived": False}
             for j in range(projects)
         ]
@@ -109,7 +109,9 @@ class RestSimBase:
     # -- test helpers ---------------------------------------------------------------------------
     def live(self, project_id: str | None = None) -> list[SimTask]:
         return [
-            t for t in self.tasks.values() if not t.deleted and (project_id is None or t.project_id == project_id)
+            t
+            for t in self.tasks.values()
+            if not t.deleted and (project_id is None or t.project_id == project_id)
         ]
 
     def expected_tasks(self) -> dict[str, dict[str, Any]]:
@@ -150,7 +152,9 @@ class RestSimBase:
         if self.limiter is not None:
             ok, _remaining, reset = self.limiter.hit(req.headers.get("authorization", "anon"))
             if not ok:
-                return Response(429, {"message": "rate limit exceeded"}, {"Retry-After": str(math.ceil(reset))})
+                return Response(
+                    429, {"message": "rate limit exceeded"}, {"Retry-After": str(math.ceil(reset))}
+                )
         return None
 
     def router(self) -> Router:  # pragma: no cover - overridden
@@ -160,7 +164,9 @@ class RestSimBase:
         return SimServer(self.router(), latency=latency, faults=faults, before=self._before).start()
 
 
-def _page_bounds(query: dict[str, str], index_param: str, size_param: str, start: int, default: int) -> tuple[int, int]:
+def _page_bounds(
+    query: dict[str, str], index_param: str, size_param: str, start: int, default: int
+) -> tuple[int, int]:
     index = int(query.get(index_param, start)) - start
     size = int(query.get(size_param, default))
     return index * size, size
@@ -223,7 +229,11 @@ class CrmSimulator(RestSimBase):
 
         def one(req: Request) -> Response:
             t = self.tasks.get(req.params["id"])
-            return Response(404, {"error": "not found"}) if t is None or t.deleted else Response(200, self.activity(t))
+            return (
+                Response(404, {"error": "not found"})
+                if t is None or t.deleted
+                else Response(200, self.activity(t))
+            )
 
         def add_tag(req: Request) -> Response:
             t = self.tasks[req.params["id"]]
@@ -280,7 +290,9 @@ class _TokenSim(RestSimBase):
 
     token_path = "/v1/auth/token"
 
-    def __init__(self, *, client_id: str = "cid-0001", client_secret: str = "csecret-0001", **kwargs: Any) -> None:
+    def __init__(
+        self, *, client_id: str = "cid-0001", client_secret: str = "csecret-0001", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.client_id, self.client_secret = client_id, client_secret
         self.tokens: set[str] = set()
@@ -333,7 +345,9 @@ class PingCodeSimulator(_TokenSim):
             "type": "task",
             "project": {"id": t.project_id, "name": self.project_name(t.project_id)},
             "state": {"id": f"s-{t.status}", "name": _PC_STATES[t.status], "type": t.status},
-            "assignee": {"id": owner["id"], "name": owner["login"], "display_name": owner["name"]} if owner else None,
+            "assignee": {"id": owner["id"], "name": owner["login"], "display_name": owner["name"]}
+            if owner
+            else None,
             "start_at": None,
             "end_at": due,
             "created_at": t.created,
@@ -396,8 +410,12 @@ class WorktileSimulator(_TokenSim):
             "title": t.title,
             "project": {"id": t.project_id},
             "state": {"name": _PC_STATES[t.status], "type": t.status},
-            "assignee": {"uid": owner["id"], "name": owner["login"], "display_name": owner["name"]} if owner else None,
-            "due": {"date": _epoch(t.due), "with_time": 0 if (t.due and len(t.due) == 10) else 1} if t.due else None,
+            "assignee": {"uid": owner["id"], "name": owner["login"], "display_name": owner["name"]}
+            if owner
+            else None,
+            "due": {"date": _epoch(t.due), "with_time": 0 if (t.due and len(t.due) == 10) else 1}
+            if t.due
+            else None,
             "created_at": t.created,
             "updated_at": t.updated,
             "is_archived": 1 if t.archived else 0,
@@ -433,13 +451,17 @@ class WorktileSimulator(_TokenSim):
 class GitHubSimulator(RestSimBase):
     """``/repos/{owner}/{repo}/issues`` (+ labels, comments, PATCH), ``/assignees``; ``Link`` paging."""
 
-    def __init__(self, *, token: str = "ghp_simtoken0001", owner: str = "acme", repo: str = "sales", **kwargs: Any) -> None:
+    def __init__(
+        self, *, token: str = "ghp_simtoken0001", owner: str = "acme", repo: str = "sales", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.token, self.owner, self.repo = token, owner, repo
 
     def authorized(self, req: Request) -> Response | None:
         if req.headers.get("authorization") not in (f"Bearer {self.token}", f"token {self.token}"):
-            return Response(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+            return Response(
+                401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+            )
         return None
 
     def issue(self, t: SimTask, base: str) -> dict[str, Any]:
@@ -502,7 +524,9 @@ class GitHubSimulator(RestSimBase):
         def one(req: Request) -> Response:
             t = self.by_number(req)
             base = "http://" + req.headers.get("host", "127.0.0.1")
-            return Response(404, {"message": "Not Found"}) if t is None else Response(200, self.issue(t, base))
+            return (
+                Response(404, {"message": "Not Found"}) if t is None else Response(200, self.issue(t, base))
+            )
 
         def add_labels(req: Request) -> Response:
             t = self.by_number(req)
@@ -554,7 +578,11 @@ class GitHubSimulator(RestSimBase):
         r.add("DELETE", prefix + "/issues/{number}/labels/{name}", remove_label)
         r.add("POST", prefix + "/issues/{number}/comments", comment)
         r.add("GET", prefix + "/issues/{number}/comments", comments)
-        r.add("GET", prefix + "/assignees", lambda req: link_page(req, [{"login": p["login"], "id": int(p["id"][1:])} for p in self.people]))
+        r.add(
+            "GET",
+            prefix + "/assignees",
+            lambda req: link_page(req, [{"login": p["login"], "id": int(p["id"][1:])} for p in self.people]),
+        )
         return r
 
     def minimum_requests(self, per_page: int = 100) -> int:

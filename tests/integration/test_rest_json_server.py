@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -49,8 +50,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def dataset() -> dict[str, list[dict[str, object]]]:
-    people = [{"id": f"u{i}", "name": n, "email": f"u{i}@example.com"} for i, n in enumerate(["王敏", "Alice", "李娜"])]
+def dataset() -> dict[str, Any]:
+    people = [
+        {"id": f"u{i}", "name": n, "email": f"u{i}@example.com"}
+        for i, n in enumerate(["王敏", "Alice", "李娜"])
+    ]
     tasks = []
     for i in range(1, N_TASKS + 1):
         tasks.append(
@@ -59,7 +63,9 @@ def dataset() -> dict[str, list[dict[str, object]]]:
                 "title": f"跟进客户 #{i}",
                 "status": ["todo", "doing", "done"][i % 3],
                 "ownerId": people[i % 3]["id"] if i % 5 else None,
-                "due": "2026-12-01T16:30:00Z" if i == 1 else (f"2026-0{i % 9 + 1}-1{i % 9}" if i % 4 else None),
+                "due": "2026-12-01T16:30:00Z"
+                if i == 1
+                else (f"2026-0{i % 9 + 1}-1{i % 9}" if i % 4 else None),
                 "updatedAt": 1_767_225_600_000 + i * 1000,
                 "customer": ["华为", "Acme"][i % 2],
             }
@@ -88,7 +94,9 @@ def json_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"json-server did not start: {proc.stderr.read() if proc.stderr else b''!r}")
+                raise RuntimeError(
+                    f"json-server did not start: {proc.stderr.read() if proc.stderr else b''!r}"
+                )
             time.sleep(0.1)
         yield url
     finally:
@@ -121,7 +129,12 @@ CONFIG = {
 async def test_sync_json_server_with_link_headers(json_server: str) -> None:
     config = RestSourceConfig.model_validate({**CONFIG, "base_url": json_server})
     c = RestConnector(config, http=HttpOptions(backoff_base=0.001))
-    ctx = MappingContext(source="jsonserver", kind="rest", tz=ZoneInfo("Asia/Shanghai"), options=RestConnector.mapping_options(config))
+    ctx = MappingContext(
+        source="jsonserver",
+        kind="rest",
+        tz=ZoneInfo("Asia/Shanghai"),
+        options=RestConnector.mapping_options(config),
+    )
     [part] = await c.partitions()
     tasks, people, task_pages = [], [], 0
     async for page in c.pull(part, None):

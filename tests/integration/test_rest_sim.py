@@ -61,7 +61,9 @@ def make(cfg: dict[str, Any], url: str, name: str = "src") -> RestConnector:
     return RestConnector(config, http=HttpOptions(backoff_base=0.001))
 
 
-async def sync(c: RestConnector, cursors: dict[str, Any] | None = None, full: bool = False) -> tuple[list[Task], list[RawPage], MappedPage]:
+async def sync(
+    c: RestConnector, cursors: dict[str, Any] | None = None, full: bool = False
+) -> tuple[list[Task], list[RawPage], MappedPage]:
     ctx = MappingContext(source=c.name, kind="rest", tz=SH, options=RestConnector.mapping_options(c.config),
                          field_map={"customer": "客户", "deal_value": "Deal value", "stage": "Stage"})  # fmt: skip
     tasks: list[Task] = []
@@ -98,7 +100,9 @@ async def test_crm_full_incremental_deletion(crm: tuple[CrmSimulator, SimServer]
     archived = {t.id for t in tasks if t.archived}
     assert archived == {tid for tid, v in sim.expected_tasks().items() if v["archived"]}
     edge = next(t for t in tasks if t.id == "t1")
-    assert str(edge.due_date) == "2026-12-02" and edge.due_at is not None  # 16:30Z is the next day in Shanghai
+    assert (
+        str(edge.due_date) == "2026-12-02" and edge.due_at is not None
+    )  # 16:30Z is the next day in Shanghai
     assert edge.fields["customer"] and "deal_value" in edge.fields and "stage" in edge.fields
     cursor = {"all": final.cursor}
 
@@ -167,7 +171,9 @@ def preset(name: str, **extra: Any) -> dict[str, Any]:
 async def test_pingcode_preset_against_its_simulator() -> None:
     sim = PingCodeSimulator(projects=3, tasks_per_project=120)  # 120 > page_size 100: two pages each
     with sim.serve() as server:
-        c = make(preset("pingcode", auth={"client_id": "cid-0001", "client_secret": "csecret-0001"}), server.url)
+        c = make(
+            preset("pingcode", auth={"client_id": "cid-0001", "client_secret": "csecret-0001"}), server.url
+        )
         tasks, pages, mapped = await sync(c)
         assert {t.id for t in tasks} == set(sim.expected_tasks())
         assert len(mapped.projects) == 3 and not mapped.quarantined
@@ -177,7 +183,9 @@ async def test_pingcode_preset_against_its_simulator() -> None:
         t1 = next(t for t in tasks if t.id == "t1")
         assert str(t1.due_date) == "2026-12-02" and t1.project == sim.projects[0]["name"]
         assert t1.fields["customer"] == sim.tasks["t1"].customer
-        assert {t.id for t in tasks if t.archived} == {k for k, v in sim.expected_tasks().items() if v["archived"]}
+        assert {t.id for t in tasks if t.archived} == {
+            k for k, v in sim.expected_tasks().items() if v["archived"]
+        }
         with pytest.raises(Exception, match="read-only"):
             await c.push(PushAction("src", ActionKind.COMMENT, "t1", "x", "k"))
         await c.close()
@@ -186,7 +194,9 @@ async def test_pingcode_preset_against_its_simulator() -> None:
 async def test_worktile_preset_refreshes_an_expired_tenant_token() -> None:
     sim = WorktileSimulator(projects=2, tasks_per_project=10)
     with sim.serve() as server:
-        c = make(preset("worktile", auth={"client_id": "cid-0001", "client_secret": "csecret-0001"}), server.url)
+        c = make(
+            preset("worktile", auth={"client_id": "cid-0001", "client_secret": "csecret-0001"}), server.url
+        )
         tasks, _, mapped = await sync(c)
         assert len(tasks) == 20 and not mapped.quarantined
         assert tasks[0].fields.keys() >= {"customer", "deal_value", "stage"}
@@ -219,7 +229,9 @@ async def test_github_preset_incremental_and_push_round_trip() -> None:
         assert (await c.push(PushAction("src", ActionKind.SET_COMPLETED, "9", "true", "k3"))).applied
         text = "Please set a due date [salesync:feed0001]"
         assert (await c.push(PushAction("src", ActionKind.COMMENT, "9", text, "k4"))).applied
-        assert not (await c.push(PushAction("src", ActionKind.COMMENT, "9", text, "k4", recheck=True))).applied
+        assert not (
+            await c.push(PushAction("src", ActionKind.COMMENT, "9", text, "k4", recheck=True))
+        ).applied
         assert sim.mutations == [
             ("add_label", 9, "policy:no due"),
             ("remove_label", 9, "policy:no due"),

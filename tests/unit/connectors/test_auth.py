@@ -56,7 +56,9 @@ class Clock:
 
 
 @pytest.mark.parametrize("style", ["form", "basic", "query", "json"])
-async def test_client_credentials_fetches_once_and_refreshes_on_expiry(style: str, router: respx.MockRouter) -> None:
+async def test_client_credentials_fetches_once_and_refreshes_on_expiry(
+    style: str, router: respx.MockRouter
+) -> None:
     clock = Clock()
     token = router.route(url__startswith=API + "/oauth/token").mock(
         side_effect=[
@@ -73,7 +75,11 @@ async def test_client_credentials_fetches_once_and_refreshes_on_expiry(style: st
         clock.now += 600  # past expiry (minus the refresh margin)
         await client.get(API + "/items")
     assert token.call_count == 2
-    assert [c.request.headers["Authorization"] for c in items.calls] == ["Bearer AAA", "Bearer AAA", "Bearer BBB"]
+    assert [c.request.headers["Authorization"] for c in items.calls] == [
+        "Bearer AAA",
+        "Bearer AAA",
+        "Bearer BBB",
+    ]
     sent = token.calls[0].request
     if style == "query":
         assert sent.method == "GET" and sent.url.params["client_secret"] == "csecret"
@@ -103,7 +109,9 @@ async def test_client_credentials_refreshes_once_on_401(router: respx.MockRouter
 async def test_token_as_query_param(router: respx.MockRouter) -> None:
     router.get(url__startswith=API + "/token").respond(200, json={"access_token": "TT"})
     items = router.get(url__startswith=API + "/items").respond(200, json=[])
-    auth = OAuth2ClientCredentials(API + "/token", "cid", "csecret", style="query", query_param="access_token")
+    auth = OAuth2ClientCredentials(
+        API + "/token", "cid", "csecret", style="query", query_param="access_token"
+    )
     await call(auth)
     assert items.calls[0].request.url.params["access_token"] == "TT"
     assert "Authorization" not in items.calls[0].request.headers

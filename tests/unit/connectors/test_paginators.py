@@ -22,7 +22,9 @@ from connectors.paginators import (
 BASE = "https://api.example.com/v1/"
 
 
-def resp(body: Any = None, headers: dict[str, str] | None = None, url: str = BASE + "items") -> httpx.Response:
+def resp(
+    body: Any = None, headers: dict[str, str] | None = None, url: str = BASE + "items"
+) -> httpx.Response:
     return httpx.Response(200, json=body, headers=headers, request=httpx.Request("GET", url))
 
 
@@ -86,7 +88,9 @@ def walk(p: Paginator, pages: list[tuple[Any, list[Any], dict[str, str] | None]]
     ids=["page-total", "page-short", "page-empty", "page-total-pages", "offset-total", "offset-short",
          "cursor", "cursor-has-more", "single"],
 )  # fmt: skip
-def test_paginator_advances_and_stops(paginator: Paginator, pages: list[Any], expected_params: list[Any]) -> None:
+def test_paginator_advances_and_stops(
+    paginator: Paginator, pages: list[Any], expected_params: list[Any]
+) -> None:
     asked = walk(paginator, pages)
     assert [dict(r.params) for r in asked] == expected_params
 
@@ -94,7 +98,9 @@ def test_paginator_advances_and_stops(paginator: Paginator, pages: list[Any], ex
 def test_link_header_follows_next_and_resolves_relative() -> None:
     p = LinkHeaderPaginator()
     first = p.first("items")
-    link = {"Link": '<https://api.example.com/v1/items?page=2>; rel="next", <https://api.example.com/v1/items?page=3>; rel="last"'}
+    link = {
+        "Link": '<https://api.example.com/v1/items?page=2>; rel="next", <https://api.example.com/v1/items?page=3>; rel="last"'
+    }
     second = p.next(first, resp([], link), [], [1])
     assert second == PageRequest("https://api.example.com/v1/items?page=2")
     rel = {"Link": '</v1/items?page=3>; rel="next"'}
@@ -121,8 +127,8 @@ def test_next_url_in_body() -> None:
     ids=["cursor", "next-url", "link"],
 )
 def test_loop_is_an_error(paginator: Paginator, body: Any, headers: dict[str, str] | None) -> None:
-    req = paginator.first("items")
-    req = paginator.next(req, resp(body, headers), body, [1])
+    first = paginator.first("items")
+    req = paginator.next(first, resp(body, headers), body, [1])
     assert req is not None
     with pytest.raises(PaginationLoop, match="already read"):
         paginator.next(req, resp(body, headers), body, [1])

@@ -103,8 +103,12 @@ def test_preset_merges_under_user_keys() -> None:
 async def test_reads_every_page_with_cursor_and_auth(router: respx.MockRouter) -> None:
     route = router.get(url__startswith=API + "/tasks").mock(
         side_effect=[
-            httpx.Response(200, json={"data": [{"id": 1, "name": "a", "updated": "2026-01-01T00:00:01Z"}], "next": "c2"}),
-            httpx.Response(200, json={"data": [{"id": 2, "name": "b", "updated": "2026-01-01T00:00:02Z"}], "next": None}),
+            httpx.Response(
+                200, json={"data": [{"id": 1, "name": "a", "updated": "2026-01-01T00:00:01Z"}], "next": "c2"}
+            ),
+            httpx.Response(
+                200, json={"data": [{"id": 2, "name": "b", "updated": "2026-01-01T00:00:02Z"}], "next": None}
+            ),
         ]
     )
     pages = await pull_all(connector(config()))
@@ -149,9 +153,13 @@ async def test_404_of_a_partition_is_not_found(router: respx.MockRouter) -> None
 
 
 async def test_link_to_another_host_is_refused_and_token_not_sent(router: respx.MockRouter) -> None:
-    cfg = config(resources={"tasks": {"path": "/tasks", "selector": "data", "paginator": {"type": "link_header"}}})
+    cfg = config(
+        resources={"tasks": {"path": "/tasks", "selector": "data", "paginator": {"type": "link_header"}}}
+    )
     router.get(API + "/tasks").respond(
-        200, json={"data": [{"id": 1, "name": "a"}]}, headers={"Link": '<https://evil.example.net/steal?page=2>; rel="next"'}
+        200,
+        json={"data": [{"id": 1, "name": "a"}]},
+        headers={"Link": '<https://evil.example.net/steal?page=2>; rel="next"'},
     )
     with pytest.raises(UnsafeRequest, match="another host"):
         await pull_all(connector(cfg))
@@ -160,8 +168,18 @@ async def test_link_to_another_host_is_refused_and_token_not_sent(router: respx.
 
 
 async def test_next_url_to_same_host_other_port_is_refused(router: respx.MockRouter) -> None:
-    cfg = config(resources={"tasks": {"path": "/tasks", "selector": "data", "paginator": {"type": "next_url", "next_path": "next"}}})
-    router.get(API + "/tasks").respond(200, json={"data": [{"id": 1, "name": "a"}], "next": "https://crm.example.com:8443/api/tasks?p=2"})
+    cfg = config(
+        resources={
+            "tasks": {
+                "path": "/tasks",
+                "selector": "data",
+                "paginator": {"type": "next_url", "next_path": "next"},
+            }
+        }
+    )
+    router.get(API + "/tasks").respond(
+        200, json={"data": [{"id": 1, "name": "a"}], "next": "https://crm.example.com:8443/api/tasks?p=2"}
+    )
     with pytest.raises(UnsafeRequest):
         await pull_all(connector(cfg))
 
@@ -185,7 +203,9 @@ async def test_push_renders_templates_and_value_map(router: respx.MockRouter) ->
     route = router.patch(API + "/east/tasks/a%2Fb").respond(200, json={"id": "a/b"})
     c = connector(cfg)
     assert c.supports("set_completed") and not c.supports("comment")
-    result = await c.push(PushAction("crm", ActionKind.SET_COMPLETED, "a/b", "true", "k", params={"who": "salesync"}))
+    result = await c.push(
+        PushAction("crm", ActionKind.SET_COMPLETED, "a/b", "true", "k", params={"who": "salesync"})
+    )
     assert result.applied
     import json
 

@@ -75,7 +75,11 @@ def test_task_fields_owner_assignees_custom_fields() -> None:
     assert (t.id, t.title, t.project_id, t.project) == ("42", "准备报价单", "p1", "华为 项目")
     assert t.status is TaskStatus.IN_PROGRESS and t.source_status == "谈判中"
     assert t.due_date == date(2026, 12, 2) and t.due_at is not None
-    assert t.owner is not None and (t.owner.id, t.owner.email, t.owner.handle) == ("u1", "wm@example.com", "wangmin")
+    assert t.owner is not None and (t.owner.id, t.owner.email, t.owner.handle) == (
+        "u1",
+        "wm@example.com",
+        "wangmin",
+    )
     assert [p.id for p in t.assignees] == ["u1", "u2"]
     assert t.labels == ("hot", "vip")
     assert t.fields == {"customer": "华为", "deal_value": 120000, "Region": "East"}
@@ -92,7 +96,9 @@ def test_task_fields_owner_assignees_custom_fields() -> None:
     ],
     ids=["done", "cancelled-zh", "status-map", "unknown", "archived"],
 )
-def test_status_completed_archived(patch: dict[str, Any], status: TaskStatus, completed: bool, archived: bool) -> None:
+def test_status_completed_archived(
+    patch: dict[str, Any], status: TaskStatus, completed: bool, archived: bool
+) -> None:
     page = map_records("task", [{**RAW, **patch}], {}, ctx(BASIC, status_map={"parked": "blocked"}))
     t = page.tasks[0]
     assert (t.status, t.completed, t.archived) == (status, completed, archived)
@@ -110,7 +116,9 @@ def test_custom_fields_as_a_list_of_objects() -> None:
     mapping = {"task": {"fields": {"id": "id", "title": "t"}, "custom_fields_path": "props",
                         "custom_field_name": "label", "custom_field_value": "v"}}  # fmt: skip
     raw = {"id": 1, "t": "x", "props": [{"label": "客户", "v": "腾讯"}, {"label": "Stage", "v": "赢单"}]}
-    t = map_records("task", [raw], {}, ctx(mapping, field_map={"customer": "客户", "stage": "Stage"})).tasks[0]
+    t = map_records("task", [raw], {}, ctx(mapping, field_map={"customer": "客户", "stage": "Stage"})).tasks[
+        0
+    ]
     assert t.fields == {"customer": "腾讯", "stage": "赢单"}
 
 
@@ -139,8 +147,29 @@ def test_projects_and_people() -> None:
         "date_format": "epoch_ms",
     }  # fmt: skip
     c = ctx(mapping)
-    proj = map_records("project", [{"id": 7, "title": "Deal", "amount": "9.5", "client": "Acme", "close": 1796142600000, "state": "won"}], {}, c)
+    proj = map_records(
+        "project",
+        [
+            {
+                "id": 7,
+                "title": "Deal",
+                "amount": "9.5",
+                "client": "Acme",
+                "close": 1796142600000,
+                "state": "won",
+            }
+        ],
+        {},
+        c,
+    )
     p = proj.projects[0]
-    assert (p.id, p.name, p.deal_value, p.customer, p.due_date, p.status.value) == ("7", "Deal", 9.5, "Acme", date(2026, 12, 2), "done")
+    assert (p.id, p.name, p.deal_value, p.customer, p.due_date, p.status.value) == (
+        "7",
+        "Deal",
+        9.5,
+        "Acme",
+        date(2026, 12, 2),
+        "done",
+    )
     people = map_records("person", [{"id": "u1", "n": "李娜", "e": "ln@example.com"}, {"n": "nobody"}], {}, c)
     assert [x.name for x in people.people] == ["李娜"] and len(people.quarantined) == 1
