@@ -27,7 +27,7 @@ from connectors.trello_config import TrelloSourceConfig
 from errors import AuthError
 from mapping.base import MappingContext
 from mapping.schema import Task
-from simulators.base import SimServer
+from simulators.base import Faults, SimServer
 from simulators.trello import KEY, TOKEN, TrelloSim, minimum_requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def _pointer(doc: Any, pointer: str) -> tuple[Any, str]:
 def load_spec() -> dict[str, Any]:
     if not SPEC_PATH.exists():
         pytest.skip(f"official Trello spec not found at {SPEC_PATH}: request validation skipped")
-    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    spec: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     for patch in json.loads(PATCH_PATH.read_text(encoding="utf-8"))["patches"]:
         if "set" in patch:
             parent, last = _pointer(spec, patch["set"])
@@ -109,8 +109,10 @@ class SpecChecker:
                 return []
         kinds = schema.get("type")
         kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-        py = {"object": dict, "string": str, "boolean": bool, "number": (int, float), "array": list}
-        if kinds and not any(isinstance(body, py.get(k, object)) for k in kinds):
+        py: dict[str, type | tuple[type, ...]] = {
+            "object": dict, "string": str, "boolean": bool, "number": (int, float), "array": list
+        }
+        if kinds and not any(isinstance(body, py.get(str(k), object)) for k in kinds):
             return [f"{where}: {body!r} is not {kinds}"]
         errors: list[str] = []
         if isinstance(body, dict):
@@ -281,7 +283,7 @@ async def test_custom_fields_and_timezone_edge(sim: tuple[TrelloSim, SimServer],
     staged = [t for t in tasks.values() if "stage" in t.fields]
     assert staged and all(t.fields["stage"] in ("Lead", "Qualified", "Proposal", "Negotiation", "Won") for t in staged)
     edge = [t for t in tasks.values() if t.due_at is not None and t.due_at.hour == 16 and t.due_at.minute == 30]
-    assert edge and all(t.due_date == t.due_at.date() + timedelta(days=1) for t in edge)  # 16:30Z = 00:30 next day
+    assert edge and all(t.due_at and t.due_date == t.due_at.date() + timedelta(days=1) for t in edge)  # 16:30Z = 00:30 next day
     assert any(t.owner is None for t in tasks.values()) and any(t.due_date is None for t in tasks.values())
 
 
@@ -396,3 +398,21 @@ def test_spec_checker_catches_bad_requests(checker: SpecChecker) -> None:
     assert checker.check("PUT", item, auth, b'{"value": {"bogus": "42"}}')
     unpatched = SpecChecker(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
     assert unpatched.check("PUT", item, auth, b'{"idValue": "5e1a2b3c4d5e6f7a8b9c0d1f"}')  # the oneOf defect
+
+
+async def test_check_names_the_member(sim: tuple[TrelloSim, SimServer], conn: TrelloConnector) -> None:
+    assert await conn.check() == "Sales Bot"
+
+
+async def test_faults_5xx_resets_truncation_are_retried(checker: SpecChecker) -> None:
+    s = TrelloSim(seed=9, boards=4, cards_per_board=8)
+    faults = Faults(seed=4, error_rate=0.15, reset_rate=0.1, truncate_rate=0.1)
+    with s.serve(faults=faults) as server:
+        c = connector(server.url)
+        _, tasks = await sync(c, {})
+        await c.close()
+        assert sum(1 for e in server.log if e.fault) >= 1
+    assert set(tasks) == set(s.expected_tasks())
+    assert c.stats.retries >= 1
+    errors = [e for req in s.requests for e in checker.check(*req)]
+    assert not errors, errors[:5]

@@ -20,7 +20,8 @@ BOARD_ID = "5e1a2b3c4d5e6f7a8b9c0d1e"
 
 
 def load_board() -> dict[str, Any]:
-    return json.loads((FIXTURES / "board_nested.json").read_text(encoding="utf-8"))
+    board: dict[str, Any] = json.loads((FIXTURES / "board_nested.json").read_text(encoding="utf-8"))
+    return board
 
 
 def split(board: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
