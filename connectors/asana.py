@@ -260,18 +260,13 @@ class AsanaConnector(AsanaPushMixin, Connector):
         stamps: dict[str, str] = dict(known)
         pending: RawPage | None = None
         async for page in iter_pages(self.http, "tasks", params):
-            items = list(page)
-            if cfg.subtasks:
-                items += await self._subtasks_of(page)
-            fresh = []
-            for t in items:
-                stamp = str(t.get("modified_at") or "")
+            fresh = self._fresh(page, known, stamps)
+            if cfg.subtasks:  # only for tasks that changed: a re-listed known one costs nothing
+                fresh += self._fresh(await self._subtasks_of(fresh), known, stamps)
+            for stamp in (t.get("modified_at") for t in fresh):
                 if stamp:
-                    stamps[str(t.get("gid"))] = stamp
-                    m = _utc(stamp)
+                    m = _utc(str(stamp))
                     newest = m if newest is None or m > newest else newest
-                if not (stamp and known.get(str(t.get("gid"))) == stamp):
-                    fresh.append(t)
             if pending is not None:
                 yield pending
             pending = RawPage(partition, "task", fresh, context=context, full=not incremental)
@@ -288,6 +283,18 @@ class AsanaConnector(AsanaPushMixin, Connector):
             pending = RawPage(partition, "task", [], context=context, full=True)
         pending.final, pending.cursor = True, new_cursor
         yield pending
+
+    @staticmethod
+    def _fresh(items: list[dict[str, Any]], known: Mapping[str, str], stamps: dict[str, str]) -> list[dict[str, Any]]:
+        """Items not already delivered at this ``modified_at``; records every stamp seen."""
+        fresh = []
+        for t in items:
+            gid, stamp = str(t.get("gid")), str(t.get("modified_at") or "")
+            if stamp:
+                stamps[gid] = stamp
+            if not (stamp and known.get(gid) == stamp):
+                fresh.append(t)
+        return fresh
 
     async def _subtasks_of(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Subtasks (recursively) of the tasks that have any, fetched concurrently."""
