@@ -27,12 +27,12 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.asana import AsanaConnector, AsanaSourceConfig  # noqa: E402
-from connectors.base import RawPage  # noqa: E402
-from mapping.asana import map_records  # noqa: E402
-from mapping.base import MappingContext  # noqa: E402
-from simulators.asana import WORKSPACE, AsanaSim  # noqa: E402
-from simulators.base import SimServer  # noqa: E402
+from connectors.asana import AsanaConnector, AsanaSourceConfig
+from connectors.base import RawPage
+from mapping.asana import map_records
+from mapping.base import MappingContext
+from simulators.asana import WORKSPACE, AsanaSim
+from simulators.base import SimServer
 
 
 @dataclass
