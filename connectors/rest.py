@@ -246,6 +246,8 @@ class RestConnector(Connector):
             {"task.id": action.task_id, "value": action.value, "partition_id": action.partition_id or ""}
         )
         out["project.id"] = action.partition_id or ""
+        found = MARKER.search(action.value)
+        out["marker"] = action.params.get("marker") or (found.group(0) if found else "")
         return out
 
     async def fetch_task(self, task_id: str) -> dict[str, Any] | None:
