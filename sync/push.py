@@ -19,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Engine, select, update
 
-from connectors.base import ActionKind, Connector, PushAction
+from config.models import Config
+from connectors.base import ActionKind, Connector, PushAction, connector_class
+from connectors.http import HttpOptions
 from errors import ApiError, PushConflict, SalesyncError
 from policy import push_plan as pp
 from sync.outbox import MAX_ATTEMPTS
@@ -319,3 +321,64 @@ async def apply_outbox(
         summary.deferred,
     )
     return summary
+
+
+def build_connectors(
+    config: Config,
+    *,
+    only: Sequence[str] = (),
+    http_options: HttpOptions | None = None,
+    registry: Mapping[str, type[Connector]] | None = None,
+) -> dict[str, Connector]:
+    """One connector per source that may be written to (``only``: just these, by name)."""
+    wanted = set(only)
+    if wanted:
+        for name in wanted:
+            config.source(name)  # an unknown name is a ConfigError naming the configured ones
+    out: dict[str, Connector] = {}
+    for src in config.sources:
+        if (wanted and src.name not in wanted) or src.push is False:
+            continue
+        cls = connector_class(src.type, registry)
+        if not cls.read_only:
+            out[src.name] = cls(src, http=http_options)
+    return out
+
+
+async def push_pending(
+    config: Config,
+    engine: Engine,
+    *,
+    now: datetime,
+    sources: Sequence[str] = (),
+    dry_run: bool = False,
+    run_id: int | None = None,
+    http_options: HttpOptions | None = None,
+    registry: Mapping[str, type[Connector]] | None = None,
+) -> PushSummary:
+    """``salesync push``: apply the pending outbox of the (selected) sources, capped at the config's
+    ``max_writes_per_run``; connectors are opened and closed here."""
+    connectors = build_connectors(config, only=sources, http_options=http_options, registry=registry)
+    try:
+        return await apply_outbox(
+            engine, connectors, dry_run=dry_run, max_writes=config.max_writes_per_run, now=now, run_id=run_id
+        )
+    finally:
+        for conn in connectors.values():
+            await conn.close()
+
+
+def render_text(summary: PushSummary) -> str:
+    """The plan (dry run) or what was done, one line per action, then a totals line."""
+    lines = []
+    for o in summary.outcomes:
+        value = o.value if len(o.value) <= 60 else o.value[:57] + "..."
+        detail = f"  ({o.detail})" if o.detail else ""
+        lines.append(f"{o.result:<10} {o.source:<16} {o.task_id:<26} {o.kind:<12} {value}{detail}")
+    head = "dry run: nothing written" if summary.dry_run else f"{summary.writes} write(s)"
+    lines.append(
+        f"{head}; {sum(o.result == 'planned' for o in summary.outcomes) if summary.dry_run else summary.applied} "
+        f"{'would be sent' if summary.dry_run else 'applied'}, {summary.unchanged} already in place, "
+        f"{summary.failed} failed, {summary.superseded} superseded, {summary.deferred} deferred (write cap)"
+    )
+    return "\n".join(lines)

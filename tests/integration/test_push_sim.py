@@ -133,3 +133,26 @@ async def test_write_cap_and_dry_run_against_trello(engine: Engine) -> None:
             assert capped.writes == 3
             assert sum(1 for m in sim.mutations if m[0] != "create_label") == 3
             assert states(engine)["pending"] == planned - 3 - capped.superseded
+
+
+async def test_push_pending_builds_connectors_from_config_and_renders(engine: Engine) -> None:
+    from connectors.trello_config import TrelloSourceConfig
+    from simulators import trello as trello_sim
+    from sync.push import push_pending, render_text
+
+    sim = TrelloSim(boards=1, cards_per_board=10)
+    seed(engine, TRELLO, trello_items(sim))
+    with sim.serve() as server:
+        src = TrelloSourceConfig(name=TRELLO, key=trello_sim.KEY, token=trello_sim.TOKEN, base_url=server.url)  # type: ignore[arg-type]
+        cfg = Config(sources=[src], max_writes_per_run=4, push=True)
+        planned = ob.plan_and_store(engine, cfg, None, now=NOW)  # pushable sources from the registry
+        assert planned > 4
+        dry = await push_pending(cfg, engine, now=NOW, dry_run=True)
+        text = render_text(dry)
+        assert text.splitlines()[-1].startswith("dry run: nothing written; 4 would be sent")
+        assert sim.mutations == [] and trello_sim.TOKEN not in text and trello_sim.KEY not in text
+        done = await push_pending(cfg, engine, now=NOW, sources=[TRELLO])
+        assert done.writes == 4 and done.deferred == planned - 4 - done.superseded
+        assert "4 write(s)" in render_text(done)
+    with pytest.raises(Exception, match="no source named"):
+        await push_pending(cfg, engine, now=NOW, sources=["nope"])
