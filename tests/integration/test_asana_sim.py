@@ -259,3 +259,7 @@ async def test_push_round_trip_is_recorded_and_idempotent(conn: AsanaConnector, 
     assert [r.applied for r in again] == [False] * 5
     assert len(sim.mutations) == 7  # nothing written the second time
     assert await conn.fetch_task("1399999999999999") is None
+
+
+async def test_check_names_the_user(conn: AsanaConnector, sim: AsanaSim) -> None:
+    assert await conn.check() == next(iter(sim.users.values()))["name"]

@@ -290,3 +290,9 @@ async def test_set_field_enum_by_option_name(api: respx.MockRouter, conn: AsanaC
 async def test_fetch_task_gone_is_none(api: respx.MockRouter, conn: AsanaConnector) -> None:
     api.get(f"/tasks/{TASK}").respond(404, json={"errors": [{"message": "task: Unknown object"}]})
     assert await conn.fetch_task(TASK) is None
+
+
+async def test_concurrency_caps_are_asanas() -> None:
+    c = make()
+    assert c.http.limiter._reads._value == 50 and c.http.limiter._writes._value == 15
+    await c.close()
