@@ -9,6 +9,11 @@ outside the subset runs on celpy's interpreter, with the activation built from `
 Both paths see the same values: instants and dates are ISO strings exactly as in the export (``now``
 and ``today`` too), so ``task.due_date < today`` compares ``YYYY-MM-DD`` strings.
 
+Semantics follow the current CEL spec where celpy 0.5 is older: equality is heterogeneous
+(``task.owner != null``, ``task.days_to_due != null``, ``1 == 1.0`` are plain booleans, where celpy
+raises "no matching overload"), ``string(true)`` is ``"true"``, and ints and doubles compare and mix in
+arithmetic. Expressions outside the fast subset get celpy's own (stricter) semantics.
+
 A rule whose evaluation errors (a missing custom field, ``null > 1``) does not match: CEL's error
 value is treated as "no violation". (One corner differs from full CEL: ``error || true`` is an error
 in the fast path, hence no match, where CEL's commutative ``||`` gives true.)
@@ -267,9 +272,9 @@ class _Translator:
                 raise _TypeErr(f"cannot index a {base[1]}", node)
             return f"{base[0]}[{index[0]}]", _DYN
         if kind == "member_dot_arg":
-            return self._method(ch[0], ch[1], ch[2], node)
+            return self._method(ch[0], ch[1], ch[2] if len(ch) > 2 else None, node)
         if kind == "ident_arg":
-            return self._function(ch[0], ch[1], node)
+            return self._function(ch[0], ch[1] if len(ch) > 1 else None, node)
         if kind == "list_lit":
             items = [self.expr(e)[0] for e in (ch[0].children if ch and ch[0] is not None else [])]
             return "[" + ", ".join(items) + "]", _L
