@@ -94,19 +94,28 @@ def plan(reports: Sequence[Report]) -> list[Delivery]:
     ]
 
 
-def connect(smtp: SmtpConfig) -> smtplib.SMTP:
-    """An authenticated SMTP connection: SSL, STARTTLS (certificates verified) or plain."""
-    context = ssl.create_default_context()
+def connect(smtp: SmtpConfig, context: ssl.SSLContext | None = None) -> smtplib.SMTP:
+    """An authenticated SMTP connection: SSL, STARTTLS (certificates verified) or plain.
+    ``context`` replaces the system trust store (tests pass one trusting their own CA)."""
+    context = context or ssl.create_default_context()
     client: smtplib.SMTP
     if smtp.security == "ssl":
         client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
     else:
         client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
         if smtp.security == "starttls":
-            client.starttls(context=context)
-    if smtp.username:
-        password = smtp.password.get_secret_value() if smtp.password else ""
-        client.login(smtp.username, password)
+            try:
+                client.starttls(context=context)
+            except BaseException:
+                client.close()
+                raise
+    try:
+        if smtp.username:
+            password = smtp.password.get_secret_value() if smtp.password else ""
+            client.login(smtp.username, password)
+    except BaseException:
+        client.close()
+        raise
     return client
 
 
@@ -134,6 +143,9 @@ def send_reports(
     try:
         for report in reports:
             subj = subject(report)
+            if not report.email:
+                results.append(Delivery(report.manager, None, subj, ok=False, error="no email configured"))
+                continue
             try:
                 msg = build_message(report, smtp.sender)
                 if client is None:
@@ -143,8 +155,12 @@ def send_reports(
                 reason = str(exc) if isinstance(exc, ConfigError) else _reason(exc)
                 log.warning("report for %s not sent: %s", report.manager, reason)
                 results.append(Delivery(report.manager, report.email, subj, ok=False, error=reason))
-                if isinstance(exc, smtplib.SMTPServerDisconnected | OSError) and client is not None:
-                    client = None  # reconnect for the next manager
+                lost = isinstance(exc, smtplib.SMTPServerDisconnected) or (
+                    isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+                )
+                if lost and client is not None:  # the connection is gone: reconnect for the next manager
+                    client.close()
+                    client = None
                 continue
             log.info("report for %s sent to %s", report.manager, report.email)
             results.append(Delivery(report.manager, report.email, subj, ok=True))
