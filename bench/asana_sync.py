@@ -50,15 +50,29 @@ class PullResult:
         return self.tasks / self.seconds if self.seconds else 0.0
 
 
-def build_sim(projects: int = 100, tasks: int = 1000, *, subtask_share: float = 0.0, seed: int = 7) -> AsanaSim:
-    return AsanaSim(seed=seed, projects=projects, tasks_per_project=tasks, users=50, subtask_share=subtask_share)
+def build_sim(
+    projects: int = 100, tasks: int = 1000, *, subtask_share: float = 0.0, seed: int = 7
+) -> AsanaSim:
+    return AsanaSim(
+        seed=seed, projects=projects, tasks_per_project=tasks, users=50, subtask_share=subtask_share
+    )
 
 
 def connector_for(sim: AsanaSim, server: SimServer, *, realistic_limits: bool = False) -> AsanaConnector:
-    raw: dict[str, Any] = {"name": "asana-bench", "type": "asana", "token": sim.token,
-                           "workspace": WORKSPACE, "base_url": server.url}
+    raw: dict[str, Any] = {
+        "name": "asana-bench",
+        "type": "asana",
+        "token": sim.token,
+        "workspace": WORKSPACE,
+        "base_url": server.url,
+    }
     if not realistic_limits:  # measure the code, not Asana's 1,500/min quota
-        raw["rate_limit"] = {"requests": 1_000_000, "per_seconds": 60, "concurrency": 50, "write_concurrency": 15}
+        raw["rate_limit"] = {
+            "requests": 1_000_000,
+            "per_seconds": 60,
+            "concurrency": 50,
+            "write_concurrency": 15,
+        }
     return AsanaConnector(AsanaSourceConfig.model_validate(raw))
 
 
@@ -158,12 +172,24 @@ async def main(argv: list[str] | None = None) -> int:
     n_changed = sum(len(v) for v in changed.values())
     rows = [
         ("simulator", f"{args.projects} projects x {args.tasks} tasks, built in {built:.1f} s"),
-        ("full: requests / minimum", f"{full.requests} / {minimum}  ({'EQUAL' if full.requests == minimum else 'DIFFERENT'})"),
-        ("full: tasks mapped", f"{full.tasks} in {full.seconds:.2f} s = {full.tasks_per_second:,.0f} tasks/s"),
+        (
+            "full: requests / minimum",
+            f"{full.requests} / {minimum}  ({'EQUAL' if full.requests == minimum else 'DIFFERENT'})",
+        ),
+        (
+            "full: tasks mapped",
+            f"{full.tasks} in {full.seconds:.2f} s = {full.tasks_per_second:,.0f} tasks/s",
+        ),
         ("incremental: tasks modified", f"{n_changed} ({args.modified:.1%})"),
-        ("incremental: requests / bound", f"{inc.requests} / {bound}  ({'OK' if inc.requests <= bound else 'OVER'})"),
+        (
+            "incremental: requests / bound",
+            f"{inc.requests} / {bound}  ({'OK' if inc.requests <= bound else 'OVER'})",
+        ),
         ("incremental: task listings", f"{inc.listing_requests} for {inc.projects} projects"),
-        ("incremental: tasks delivered", f"{inc.tasks} in {inc.seconds:.2f} s; {inc.unchanged_partitions} projects unchanged"),
+        (
+            "incremental: tasks delivered",
+            f"{inc.tasks} in {inc.seconds:.2f} s; {inc.unchanged_partitions} projects unchanged",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     for k, v in rows:

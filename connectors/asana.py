@@ -187,7 +187,11 @@ class AsanaConnector(AsanaPushMixin, Connector):
             (f"team {t}", f"teams/{t}/projects", listing) for t in cfg.teams
         ]
         scopes += [
-            (f"portfolio {p}", f"portfolios/{p}/items", {"limit": PAGE_SIZE, "opt_fields": PROJECT_OPT_FIELDS})
+            (
+                f"portfolio {p}",
+                f"portfolios/{p}/items",
+                {"limit": PAGE_SIZE, "opt_fields": PROJECT_OPT_FIELDS},
+            )
             for p in cfg.portfolios
         ]
         if cfg.projects == "all" and not scopes:
@@ -225,7 +229,11 @@ class AsanaConnector(AsanaPushMixin, Connector):
         async with self._users_lock:
             if self._users is None:
                 users: list[dict[str, Any]] = []
-                params = {"workspace": self.config.workspace, "limit": PAGE_SIZE, "opt_fields": USER_OPT_FIELDS}
+                params = {
+                    "workspace": self.config.workspace,
+                    "limit": PAGE_SIZE,
+                    "opt_fields": USER_OPT_FIELDS,
+                }
                 async for page in iter_pages(self.http, "users", params):
                     users.extend(page)
                 self._users = users
@@ -239,7 +247,9 @@ class AsanaConnector(AsanaPushMixin, Connector):
         cfg = self.config
         project = self._projects.get(partition.id)
         if project is None:
-            body = await self.http.get_json(f"projects/{partition.id}", params={"opt_fields": PROJECT_OPT_FIELDS})
+            body = await self.http.get_json(
+                f"projects/{partition.id}", params={"opt_fields": PROJECT_OPT_FIELDS}
+            )
             project = self._projects[partition.id] = dict(body["data"])
         users = await self.users()
         if not self._users_yielded:
@@ -277,7 +287,9 @@ class AsanaConnector(AsanaPushMixin, Connector):
             "seen": {g: st for g, st in sorted(stamps.items()) if horizon and _utc(st) >= horizon},
         }
         if incremental and (pending is None or not pending.items):
-            yield RawPage(partition, "task", [], context=context, final=True, unchanged=True, cursor=dict(cursor or {}))
+            yield RawPage(
+                partition, "task", [], context=context, final=True, unchanged=True, cursor=dict(cursor or {})
+            )
             return
         if pending is None:  # a full pull of an empty project: still final, still full
             pending = RawPage(partition, "task", [], context=context, full=True)
@@ -285,7 +297,9 @@ class AsanaConnector(AsanaPushMixin, Connector):
         yield pending
 
     @staticmethod
-    def _fresh(items: list[dict[str, Any]], known: Mapping[str, str], stamps: dict[str, str]) -> list[dict[str, Any]]:
+    def _fresh(
+        items: list[dict[str, Any]], known: Mapping[str, str], stamps: dict[str, str]
+    ) -> list[dict[str, Any]]:
         """Items not already delivered at this ``modified_at``; records every stamp seen."""
         fresh = []
         for t in items:

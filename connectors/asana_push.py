@@ -90,7 +90,9 @@ class AsanaPushMixin:
         assert gid is not None
         if await self._has_tag(action.task_id, gid):
             return PushResult(False, gid, "tag already on the task")
-        await self.http.request_json("POST", f"tasks/{action.task_id}/addTag", json_body={"data": {"tag": gid}})
+        await self.http.request_json(
+            "POST", f"tasks/{action.task_id}/addTag", json_body={"data": {"tag": gid}}
+        )
         return PushResult(True, gid)
 
     async def _remove_tag(self, action: PushAction) -> PushResult:
@@ -118,11 +120,15 @@ class AsanaPushMixin:
             mention = assignee.get("gid") if isinstance(assignee, dict) else None
         if mention:
             # Asana @mentions are profile links in html_text; the plain text keeps the marker.
-            text = f'<body><a data-asana-gid="{html.escape(str(mention))}"/> {html.escape(action.value)}</body>'
+            text = (
+                f'<body><a data-asana-gid="{html.escape(str(mention))}"/> {html.escape(action.value)}</body>'
+            )
             data = {"html_text": text}
         else:
             data = {"text": action.value}
-        body = await self.http.request_json("POST", f"tasks/{action.task_id}/stories", json_body={"data": data})
+        body = await self.http.request_json(
+            "POST", f"tasks/{action.task_id}/stories", json_body={"data": data}
+        )
         return PushResult(True, str((body or {}).get("data", {}).get("gid") or ""))
 
     # -- completed / section / field ------------------------------------------------------------
@@ -132,7 +138,10 @@ class AsanaPushMixin:
         if bool(task.get("completed")) is want:
             return PushResult(False, detail=f"completed already {want}")
         await self.http.request_json(
-            "PUT", f"tasks/{action.task_id}", json_body={"data": {"completed": want}}, params={"opt_fields": "completed"}
+            "PUT",
+            f"tasks/{action.task_id}",
+            json_body={"data": {"completed": want}},
+            params={"opt_fields": "completed"},
         )
         return PushResult(True)
 
@@ -160,7 +169,10 @@ class AsanaPushMixin:
             raise ConfigError(f"{self.name}: task {action.task_id} is in no project; cannot move it")
         section = await self._section_gid(project, action.value)
         for m in memberships:
-            if str((m.get("project") or {}).get("gid")) == project and str((m.get("section") or {}).get("gid")) == section:
+            if (
+                str((m.get("project") or {}).get("gid")) == project
+                and str((m.get("section") or {}).get("gid")) == section
+            ):
                 return PushResult(False, section, "already in that section")
         await self.http.request_json(
             "POST", f"sections/{section}/addTask", json_body={"data": {"task": action.task_id}}
@@ -175,7 +187,11 @@ class AsanaPushMixin:
             "custom_fields.enum_options.name",
         )
         cf = next(
-            (c for c in task.get("custom_fields") or [] if str(c.get("name", "")).casefold() == field.casefold()),
+            (
+                c
+                for c in task.get("custom_fields") or []
+                if str(c.get("name", "")).casefold() == field.casefold()
+            ),
             None,
         )
         if cf is None:

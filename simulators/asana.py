@@ -35,8 +35,18 @@ _GIVEN = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄"]
 _FIRST = ["敏", "伟", "芳", "磊", "静", "强", "丽", "军"]
 _EN = ["Alice Chen", "Bob Smith", "Carol Jones", "David Lee", "Emma Brown", "Frank Wu"]
 _CUSTOMERS = ["华润置地", "招商银行", "Acme Corp", "Globex", "美的集团", "Initech", "顺丰速运", "Umbrella"]
-_TASK_WORDS = ["确认报价", "Send proposal", "安排演示", "Follow up call", "签订合同", "Security review",
-               "需求调研", "Negotiate terms", "技术对接", "Kick-off meeting"]
+_TASK_WORDS = [
+    "确认报价",
+    "Send proposal",
+    "安排演示",
+    "Follow up call",
+    "签订合同",
+    "Security review",
+    "需求调研",
+    "Negotiate terms",
+    "技术对接",
+    "Kick-off meeting",
+]
 _STAGES = ["Lead", "Proposal", "Negotiation", "Won", "Lost"]
 _SECTIONS = [("To do", "In progress", "Blocked", "Done"), ("待办", "进行中", "阻塞", "已完成")]
 
@@ -159,9 +169,15 @@ class AsanaSim:
         self.custom_fields: dict[str, dict[str, Any]] = {
             "customer": {"gid": self._gid("1500"), "name": "客户", "resource_subtype": "text"},
             "deal": {"gid": self._gid("1500"), "name": "Deal value", "resource_subtype": "number"},
-            "stage": {"gid": self._gid("1500"), "name": "Stage", "resource_subtype": "enum",
-                      "enum_options": [{"gid": self._gid("1510"), "resource_type": "enum_option", "name": s,
-                                        "enabled": True} for s in _STAGES]},
+            "stage": {
+                "gid": self._gid("1500"),
+                "name": "Stage",
+                "resource_subtype": "enum",
+                "enum_options": [
+                    {"gid": self._gid("1510"), "resource_type": "enum_option", "name": s, "enabled": True}
+                    for s in _STAGES
+                ],
+            },
         }
         for p in range(n_projects + n_archived):
             pgid = self._gid("1200")
@@ -169,17 +185,27 @@ class AsanaSim:
             zh = p % 2 == 0
             start = date(2026, 9, 1) + timedelta(days=r.randrange(60))
             self.projects[pgid] = {
-                "gid": pgid, "resource_type": "project",
+                "gid": pgid,
+                "resource_type": "project",
                 "name": f"{customer} {'CRM 部署' if zh else 'CRM rollout'} #{p}",
                 "owner": _compact(user_list[p % len(user_list)]) if p % 5 != 4 else None,
-                "due_on": (start + timedelta(days=120)).isoformat(), "start_on": start.isoformat(),
-                "archived": p >= n_projects, "completed": False,
+                "due_on": (start + timedelta(days=120)).isoformat(),
+                "start_on": start.isoformat(),
+                "archived": p >= n_projects,
+                "completed": False,
                 "permalink_url": f"https://app.asana.com/0/{pgid}/list",
                 "modified_at": _iso(self.now - timedelta(days=r.randrange(1, 30))),
-                "current_status": {"gid": self._gid("1600"), "resource_type": "project_status",
-                                   "color": ["green", "yellow", "red"][p % 3]},
-                "current_status_update": {"gid": self._gid("1610"), "resource_type": "status_update",
-                                          "resource_subtype": "project_status_update", "title": f"Week {p}"},
+                "current_status": {
+                    "gid": self._gid("1600"),
+                    "resource_type": "project_status",
+                    "color": ["green", "yellow", "red"][p % 3],
+                },
+                "current_status_update": {
+                    "gid": self._gid("1610"),
+                    "resource_type": "status_update",
+                    "resource_subtype": "project_status_update",
+                    "title": f"Week {p}",
+                },
                 "team": {"gid": TEAM, "resource_type": "team", "name": "Sales"},
                 "custom_fields": self._cf_values(customer, r),
             }
@@ -200,13 +226,34 @@ class AsanaSim:
         stage = r.choice(cf["stage"]["enum_options"])
         deal = float(r.randrange(10, 900) * 1000)
         return [
-            {"gid": cf["customer"]["gid"], "resource_type": "custom_field", "name": "客户", "type": "text",
-             "resource_subtype": "text", "text_value": customer, "display_value": customer},
-            {"gid": cf["deal"]["gid"], "resource_type": "custom_field", "name": "Deal value", "type": "number",
-             "resource_subtype": "number", "number_value": deal, "display_value": f"{deal:.0f}"},
-            {"gid": cf["stage"]["gid"], "resource_type": "custom_field", "name": "Stage", "type": "enum",
-             "resource_subtype": "enum", "enum_value": dict(stage), "display_value": stage["name"],
-             "enum_options": [dict(o) for o in cf["stage"]["enum_options"]]},
+            {
+                "gid": cf["customer"]["gid"],
+                "resource_type": "custom_field",
+                "name": "客户",
+                "type": "text",
+                "resource_subtype": "text",
+                "text_value": customer,
+                "display_value": customer,
+            },
+            {
+                "gid": cf["deal"]["gid"],
+                "resource_type": "custom_field",
+                "name": "Deal value",
+                "type": "number",
+                "resource_subtype": "number",
+                "number_value": deal,
+                "display_value": f"{deal:.0f}",
+            },
+            {
+                "gid": cf["stage"]["gid"],
+                "resource_type": "custom_field",
+                "name": "Stage",
+                "type": "enum",
+                "resource_subtype": "enum",
+                "enum_value": dict(stage),
+                "display_value": stage["name"],
+                "enum_options": [dict(o) for o in cf["stage"]["enum_options"]],
+            },
         ]
 
     def _base_task(self, i: int, users: list[dict[str, Any]], r: random.Random) -> dict[str, Any]:
@@ -217,19 +264,29 @@ class AsanaSim:
         subtype = "milestone" if i % 17 == 5 else "approval" if i % 23 == 7 else "default_task"
         completed = r.random() < 0.2
         return {
-            "gid": gid, "resource_type": "task", "resource_subtype": subtype,
+            "gid": gid,
+            "resource_type": "task",
+            "resource_subtype": subtype,
             "name": f"{_TASK_WORDS[i % len(_TASK_WORDS)]} {i}",
             "assignee": None if i % 7 == 3 else _compact(users[r.randrange(len(users))]),
             "due_on": None if due_kind == 0 else due_day.isoformat(),
-            "due_at": _iso(datetime.combine(due_day, datetime.min.time(), UTC) + timedelta(hours=16, minutes=30))
-            if due_kind == 3 else None,
-            "start_on": None, "completed": completed,
+            "due_at": _iso(
+                datetime.combine(due_day, datetime.min.time(), UTC) + timedelta(hours=16, minutes=30)
+            )
+            if due_kind == 3
+            else None,
+            "start_on": None,
+            "completed": completed,
             "completed_at": _iso(created + timedelta(days=5)) if completed else None,
             "approval_status": ("approved" if completed else "pending") if subtype == "approval" else None,
             "created_at": _iso(created),
             "modified_at": _iso(self.now - timedelta(seconds=r.randrange(3600, 86400 * 19))),
-            "memberships": [], "tags": [], "custom_fields": [], "parent": None,
-            "permalink_url": f"https://app.asana.com/0/0/{gid}", "num_subtasks": 0,
+            "memberships": [],
+            "tags": [],
+            "custom_fields": [],
+            "parent": None,
+            "permalink_url": f"https://app.asana.com/0/0/{gid}",
+            "num_subtasks": 0,
         }
 
     def _new_task(self, pgid: str, i: int, users: list[dict[str, Any]], r: random.Random) -> str:
@@ -310,7 +367,13 @@ class AsanaSim:
             body = req.body.decode("utf-8", "replace")
         authorized = req.headers.get("authorization") == f"Bearer {self.token}"
         self.requests.append(
-            {"method": req.method, "path": req.path, "query": dict(req.query), "body": body, "authorized": authorized}
+            {
+                "method": req.method,
+                "path": req.path,
+                "query": dict(req.query),
+                "body": body,
+                "authorized": authorized,
+            }
         )
         if not authorized:
             return _err(401, "Not Authorized")
@@ -331,7 +394,9 @@ class AsanaSim:
                 return _err(400, f"limit: Must be between 1 and {MAX_LIMIT}, got {req.query['limit']!r}")
         return None
 
-    def _page(self, req: Request, items: list[dict[str, Any]], compact: tuple[str, ...] = ("name",)) -> Response:
+    def _page(
+        self, req: Request, items: list[dict[str, Any]], compact: tuple[str, ...] = ("name",)
+    ) -> Response:
         """Offset pagination: opaque tokens, ``next_page`` {offset, path, uri} or null."""
         limit = int(req.query.get("limit", MAX_LIMIT))
         start = 0
@@ -345,7 +410,11 @@ class AsanaSim:
         data = [project_fields(x, opt, compact) for x in chunk]
         next_page = None
         if start + limit < len(items):
-            token = base64.urlsafe_b64encode(json.dumps({"i": start + limit, "v": 1}).encode()).decode().rstrip("=")
+            token = (
+                base64.urlsafe_b64encode(json.dumps({"i": start + limit, "v": 1}).encode())
+                .decode()
+                .rstrip("=")
+            )
             query = {k: v for k, v in req.query.items() if k != "offset"}
             query["offset"] = token
             path = req.path + "?" + "&".join(f"{k}={v}" for k, v in query.items())
@@ -387,7 +456,10 @@ class AsanaSim:
 
     def _list_users(self, req: Request) -> Response:
         if req.query.get("workspace") != WORKSPACE:
-            return _err(400, "workspace: Missing input" if "workspace" not in req.query else "workspace: Not a workspace")
+            return _err(
+                400,
+                "workspace: Missing input" if "workspace" not in req.query else "workspace: Not a workspace",
+            )
         return self._page(req, list(self.users.values()))
 
     def _list_projects(self, req: Request) -> Response:
@@ -431,7 +503,9 @@ class AsanaSim:
                 cut = datetime.fromisoformat(since.replace("Z", "+00:00"))
             except ValueError:
                 return _err(400, "modified_since: Not a valid date-time: " + since)
-            items = [t for t in items if datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) >= cut]
+            items = [
+                t for t in items if datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) >= cut
+            ]
         return self._page(req, items, ("name", "resource_subtype"))
 
     def _get_task(self, req: Request) -> Response:
@@ -466,8 +540,12 @@ class AsanaSim:
         if data is None or not data.get("name"):
             return _err(400, "name: Missing input")
         gid = self._gid("1400")
-        self.tags[gid] = {"gid": gid, "resource_type": "tag", "name": str(data["name"]),
-                          "color": data.get("color")}
+        self.tags[gid] = {
+            "gid": gid,
+            "resource_type": "tag",
+            "name": str(data["name"]),
+            "color": data.get("color"),
+        }
         self.mutations.append(("create_tag", data["name"]))
         return Response(201, {"data": self.tags[gid]})
 
@@ -497,9 +575,15 @@ class AsanaSim:
         data = self._data(req)
         if data is None or not (data.get("text") or data.get("html_text")):
             return _err(400, "text: Missing input")
-        story = {"gid": self._gid("1700"), "resource_type": "story", "resource_subtype": "comment_added",
-                 "type": "comment", "text": str(data.get("text") or data.get("html_text")),
-                 "created_at": _iso(self.tick(1)), "created_by": _compact(next(iter(self.users.values())))}
+        story = {
+            "gid": self._gid("1700"),
+            "resource_type": "story",
+            "resource_subtype": "comment_added",
+            "type": "comment",
+            "text": str(data.get("text") or data.get("html_text")),
+            "created_at": _iso(self.tick(1)),
+            "created_by": _compact(next(iter(self.users.values()))),
+        }
         self.stories.setdefault(task["gid"], []).append(story)
         task["modified_at"] = story["created_at"]
         self.mutations.append(("comment", task["gid"], story["text"]))
@@ -523,7 +607,9 @@ class AsanaSim:
             if cf is None:
                 return _err(400, f"custom_fields: Custom field with ID {cf_gid} is not on given object")
             if cf["resource_subtype"] == "enum":
-                option = next((o for o in self.custom_fields["stage"]["enum_options"] if o["gid"] == value), None)
+                option = next(
+                    (o for o in self.custom_fields["stage"]["enum_options"] if o["gid"] == value), None
+                )
                 if option is None:
                     return _err(400, f"custom_fields: enum option {value} not found")
                 cf["enum_value"], cf["display_value"] = dict(option), option["name"]
@@ -547,9 +633,10 @@ class AsanaSim:
             if task is None:
                 return _err(400, "task: Not a recognized ID: " + str(data["task"]))
             memberships = [m for m in task["memberships"] if m["project"]["gid"] != pgid]
-            task["memberships"] = [*memberships, {"project": _compact(self.projects[pgid]),
-                                                  "section": _compact(section)}]
+            task["memberships"] = [
+                *memberships,
+                {"project": _compact(self.projects[pgid]), "section": _compact(section)},
+            ]
             self.mutations.append(("move", task["gid"], section["name"]))  # modified_at untouched
             return Response(200, {"data": {}})
         return _err(404, "section: Unknown object: " + req.params["gid"])
-

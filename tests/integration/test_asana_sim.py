@@ -46,7 +46,9 @@ def sim(checker: Any) -> Iterator[AsanaSim]:
     s = AsanaSim(projects=2, tasks_per_project=130, users=5, subtask_share=0.1)
     yield s
     if checker is not None:
-        problems = [p for r in s.requests for p in checker.check(r["method"], r["path"], r["query"], r["body"])]
+        problems = [
+            p for r in s.requests for p in checker.check(r["method"], r["path"], r["query"], r["body"])
+        ]
         assert problems == [], problems[:5]
 
 
@@ -59,8 +61,14 @@ def server(sim: AsanaSim) -> Iterator[SimServer]:
 
 def make(server: SimServer, sim: AsanaSim, **over: Any) -> AsanaConnector:
     cfg = AsanaSourceConfig.model_validate(
-        {"name": "asana-sales", "type": "asana", "token": sim.token, "workspace": WORKSPACE,
-         "base_url": server.url, **over}
+        {
+            "name": "asana-sales",
+            "type": "asana",
+            "token": sim.token,
+            "workspace": WORKSPACE,
+            "base_url": server.url,
+            **over,
+        }
     )
     return AsanaConnector(cfg, http=FAST)
 
@@ -99,7 +107,9 @@ def tasks_of(pages: list[RawPage]) -> dict[str, Task]:
     return out
 
 
-async def test_full_pull_reads_everything_with_the_minimum_requests(conn: AsanaConnector, sim: AsanaSim, server: SimServer) -> None:
+async def test_full_pull_reads_everything_with_the_minimum_requests(
+    conn: AsanaConnector, sim: AsanaSim, server: SimServer
+) -> None:
     pages, _cursors, parts = await pull_all(conn)
     assert sorted(p.id for p in parts) == sorted(sim.live_projects())  # archived project left out
     expected = {g for p in parts for g in sim.expected_tasks(p.id)}
@@ -109,7 +119,9 @@ async def test_full_pull_reads_everything_with_the_minimum_requests(conn: AsanaC
     assert [p.entity for p in pages].count("person") == 1  # users once per run
     finals = [p for p in pages if p.final]
     assert len(finals) == len(parts) and all(p.full and p.cursor for p in finals)
-    project = map_records("project", next(p for p in pages if p.entity == "project").items, {}, CTX).projects[0]
+    project = map_records("project", next(p for p in pages if p.entity == "project").items, {}, CTX).projects[
+        0
+    ]
     assert project.customer and project.deal_value and project.stage
     people = map_records("person", next(p for p in pages if p.entity == "person").items, {}, CTX).people
     assert all(p.email for p in people) and any(not p.name.isascii() for p in people if p.name)
@@ -225,11 +237,19 @@ async def test_bad_token_is_auth_error_without_the_secret(server: SimServer, sim
 
 def test_simulator_rejects_limit_over_100_and_bad_offsets(server: SimServer, sim: AsanaSim) -> None:
     auth = {"Authorization": f"Bearer {sim.token}"}
-    r = httpx.get(f"{server.url}/tasks", params={"project": sim.live_projects()[0], "limit": 101}, headers=auth)
+    r = httpx.get(
+        f"{server.url}/tasks", params={"project": sim.live_projects()[0], "limit": 101}, headers=auth
+    )
     assert r.status_code == 400 and r.json()["errors"][0]["message"].startswith("limit:")
-    r = httpx.get(f"{server.url}/tasks", params={"project": sim.live_projects()[0], "offset": "nope"}, headers=auth)
+    r = httpx.get(
+        f"{server.url}/tasks", params={"project": sim.live_projects()[0], "offset": "nope"}, headers=auth
+    )
     assert r.status_code == 400
-    r = httpx.get(f"{server.url}/tasks", params={"project": sim.live_projects()[0], "limit": 2, "opt_fields": "name"}, headers=auth)
+    r = httpx.get(
+        f"{server.url}/tasks",
+        params={"project": sim.live_projects()[0], "limit": 2, "opt_fields": "name"},
+        headers=auth,
+    )
     body = r.json()
     assert set(body["data"][0]) == {"gid", "resource_type", "name"} and body["next_page"]["offset"]
     sim.requests.clear()  # the deliberately invalid requests above are not the connector's
@@ -242,7 +262,15 @@ async def test_push_round_trip_is_recorded_and_idempotent(conn: AsanaConnector, 
     section = sim.sections[pid][1]["name"]
     plan = [
         PushAction("asana-sales", ActionKind.ADD_FLAG, task, "policy:owner-missing", "k1", pid),
-        PushAction("asana-sales", ActionKind.COMMENT, task, "请指定负责人 [salesync:abcd1234]", "k2", pid, recheck=True),
+        PushAction(
+            "asana-sales",
+            ActionKind.COMMENT,
+            task,
+            "请指定负责人 [salesync:abcd1234]",
+            "k2",
+            pid,
+            recheck=True,
+        ),
         PushAction("asana-sales", ActionKind.MOVE, task, section, "k3", pid),
         PushAction("asana-sales", ActionKind.SET_FIELD, task, "Won", "k4", pid, params={"field": "Stage"}),
         PushAction("asana-sales", ActionKind.SET_COMPLETED, task, "true", "k5", pid),

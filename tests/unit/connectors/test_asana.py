@@ -50,12 +50,18 @@ def api() -> Iterator[respx.MockRouter]:
 
 
 def page(data: list[dict[str, Any]], offset: str | None = None) -> dict[str, Any]:
-    nxt = {"offset": offset, "path": f"/x?offset={offset}", "uri": f"{BASE}/x?offset={offset}"} if offset else None
+    nxt = (
+        {"offset": offset, "path": f"/x?offset={offset}", "uri": f"{BASE}/x?offset={offset}"}
+        if offset
+        else None
+    )
     return {"data": data, "next_page": nxt}
 
 
 def users_route(api: respx.MockRouter) -> respx.Route:
-    return api.get("/users", params={"workspace": WS, "limit": "100"}).respond(json=fixture("users_page.json"))
+    return api.get("/users", params={"workspace": WS, "limit": "100"}).respond(
+        json=fixture("users_page.json")
+    )
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -83,7 +89,11 @@ def test_config(over: dict[str, Any], ok: bool) -> None:
 
 @pytest.mark.parametrize(
     ("over", "want"),
-    [({}, (1500, 60.0)), ({"plan": "free"}, (150, 60.0)), ({"rate_limit": {"requests": 5, "per_seconds": 1}}, (5, 1.0))],
+    [
+        ({}, (1500, 60.0)),
+        ({"plan": "free"}, (150, 60.0)),
+        ({"rate_limit": {"requests": 5, "per_seconds": 1}}, (5, 1.0)),
+    ],
     ids=["paid", "free", "explicit"],
 )
 async def test_rate_limit_sizing(over: dict[str, Any], want: tuple[int, float]) -> None:
@@ -120,7 +130,10 @@ async def test_full_pull_pages_tasks_and_subtasks(api: respx.MockRouter, conn: A
     users_route(api)
     tasks = fixture("tasks_page.json")["data"]
     route = api.get("/tasks", params={"project": PROJECT})
-    route.side_effect = [httpx.Response(200, json=page(tasks[:1], "o1")), httpx.Response(200, json=page(tasks[1:]))]
+    route.side_effect = [
+        httpx.Response(200, json=page(tasks[:1], "o1")),
+        httpx.Response(200, json=page(tasks[1:])),
+    ]
     sub = {**tasks[1], "gid": "1300000000000201", "parent": {"gid": TASK}, "num_subtasks": 0}
     subs = api.get(f"/tasks/{TASK}/subtasks").respond(json=page([sub]))
     part = Partition("asana-sales", PROJECT, "p")
@@ -134,7 +147,9 @@ async def test_full_pull_pages_tasks_and_subtasks(api: respx.MockRouter, conn: A
     assert subs.calls[0].request.url.params["limit"] == "100"
 
 
-async def test_incremental_asks_modified_since_minus_overlap(api: respx.MockRouter, conn: AsanaConnector) -> None:
+async def test_incremental_asks_modified_since_minus_overlap(
+    api: respx.MockRouter, conn: AsanaConnector
+) -> None:
     conn._projects[PROJECT] = {"gid": PROJECT, "name": "p"}
     users_route(api)
     route = api.get("/tasks").respond(json=page([]))
@@ -168,7 +183,9 @@ async def test_429_then_success_waits_retry_after(api: respx.MockRouter, conn: A
 async def test_5xx_is_retried(api: respx.MockRouter, conn: AsanaConnector) -> None:
     route = api.get(f"/workspaces/{WS}/projects")
     route.side_effect = [
-        httpx.Response(500, json={"errors": [{"message": "Server Error", "phrase": "6 sad squid snuggle softly"}]}),
+        httpx.Response(
+            500, json={"errors": [{"message": "Server Error", "phrase": "6 sad squid snuggle softly"}]}
+        ),
         httpx.Response(503, json={"errors": [{"message": "busy"}]}),
         httpx.Response(200, json=fixture("projects_page.json")),
     ]
@@ -176,7 +193,9 @@ async def test_5xx_is_retried(api: respx.MockRouter, conn: AsanaConnector) -> No
 
 
 @pytest.mark.parametrize("status", [401, 403], ids=["401", "403"])
-async def test_auth_error_names_the_source_not_the_token(api: respx.MockRouter, conn: AsanaConnector, status: int) -> None:
+async def test_auth_error_names_the_source_not_the_token(
+    api: respx.MockRouter, conn: AsanaConnector, status: int
+) -> None:
     api.get(f"/workspaces/{WS}/projects").respond(status, json=fixture("error_401.json"))
     with pytest.raises(AuthError) as err:
         await conn.partitions()
@@ -186,9 +205,13 @@ async def test_auth_error_names_the_source_not_the_token(api: respx.MockRouter, 
 
 async def test_404_and_402_scopes_are_skipped_resources(api: respx.MockRouter) -> None:
     c = make(teams=["1050000000000009"], portfolios=["1060000000000001"], projects=["1200000000000404"])
-    api.get("/teams/1050000000000009/projects").respond(404, json={"errors": [{"message": "team: Unknown object"}]})
+    api.get("/teams/1050000000000009/projects").respond(
+        404, json={"errors": [{"message": "team: Unknown object"}]}
+    )
     api.get("/portfolios/1060000000000001/items").respond(402, json=fixture("error_402.json"))
-    api.get("/projects/1200000000000404").respond(404, json={"errors": [{"message": "project: Unknown object"}]})
+    api.get("/projects/1200000000000404").respond(
+        404, json={"errors": [{"message": "project: Unknown object"}]}
+    )
     assert await c.partitions() == []
     assert [(s["resource"], s["status"]) for s in c.stats.skipped] == [
         ("team 1050000000000009", 404),
@@ -199,7 +222,9 @@ async def test_404_and_402_scopes_are_skipped_resources(api: respx.MockRouter) -
     await c.close()
 
 
-async def test_subtask_404_is_skipped_and_the_pull_goes_on(api: respx.MockRouter, conn: AsanaConnector) -> None:
+async def test_subtask_404_is_skipped_and_the_pull_goes_on(
+    api: respx.MockRouter, conn: AsanaConnector
+) -> None:
     conn._projects[PROJECT] = {"gid": PROJECT, "name": "p"}
     users_route(api)
     api.get("/tasks").respond(json=page(fixture("tasks_page.json")["data"]))
@@ -210,7 +235,9 @@ async def test_subtask_404_is_skipped_and_the_pull_goes_on(api: respx.MockRouter
 
 
 async def test_whole_partition_404_raises_not_found(api: respx.MockRouter, conn: AsanaConnector) -> None:
-    api.get("/projects/1200000000000404").respond(404, json={"errors": [{"message": "project: Unknown object"}]})
+    api.get("/projects/1200000000000404").respond(
+        404, json={"errors": [{"message": "project: Unknown object"}]}
+    )
     with pytest.raises(NotFound):
         _ = [p async for p in conn.pull(Partition("asana-sales", "1200000000000404"), None)]
 
@@ -220,13 +247,19 @@ def action(kind: ActionKind, value: str, **kw: Any) -> PushAction:
     return PushAction("asana-sales", kind, TASK, value, "key", PROJECT, **kw)
 
 
-async def test_add_tag_creates_it_once_and_skips_when_present(api: respx.MockRouter, conn: AsanaConnector) -> None:
+async def test_add_tag_creates_it_once_and_skips_when_present(
+    api: respx.MockRouter, conn: AsanaConnector
+) -> None:
     api.get(f"/workspaces/{WS}/tags").respond(json=page([]))
-    create = api.post(f"/workspaces/{WS}/tags").respond(201, json={"data": {"gid": "1400000000000009", "name": "policy:x"}})
+    create = api.post(f"/workspaces/{WS}/tags").respond(
+        201, json={"data": {"gid": "1400000000000009", "name": "policy:x"}}
+    )
     task = api.get(f"/tasks/{TASK}")
     task.side_effect = [
         httpx.Response(200, json={"data": {"gid": TASK, "tags": []}}),
-        httpx.Response(200, json={"data": {"gid": TASK, "tags": [{"gid": "1400000000000009", "name": "policy:x"}]}}),
+        httpx.Response(
+            200, json={"data": {"gid": TASK, "tags": [{"gid": "1400000000000009", "name": "policy:x"}]}}
+        ),
     ]
     add = api.post(f"/tasks/{TASK}/addTag").respond(json={"data": {}})
     assert (await conn.push(action(ActionKind.ADD_FLAG, "policy:x", params={"color": "dark-red"}))).applied
@@ -245,19 +278,31 @@ async def test_remove_missing_tag_writes_nothing(api: respx.MockRouter, conn: As
 
 async def test_comment_recheck_finds_the_marker(api: respx.MockRouter, conn: AsanaConnector) -> None:
     api.get(f"/tasks/{TASK}/stories").respond(
-        json=page([{"gid": "1700000000000001", "resource_subtype": "comment_added", "text": "x [salesync:abcd1234]"}])
+        json=page(
+            [
+                {
+                    "gid": "1700000000000001",
+                    "resource_subtype": "comment_added",
+                    "text": "x [salesync:abcd1234]",
+                }
+            ]
+        )
     )
     res = await conn.push(action(ActionKind.COMMENT, "again [salesync:abcd1234]", recheck=True))
     assert not res.applied and res.remote_id == "1700000000000001"
 
 
 async def test_comment_mentions_the_assignee(api: respx.MockRouter, conn: AsanaConnector) -> None:
-    api.get(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK, "assignee": {"gid": "1100000000000011", "name": "王敏"}}})
+    api.get(f"/tasks/{TASK}").respond(
+        json={"data": {"gid": TASK, "assignee": {"gid": "1100000000000011", "name": "王敏"}}}
+    )
     post = api.post(f"/tasks/{TASK}/stories").respond(201, json={"data": {"gid": "1700000000000002"}})
     res = await conn.push(action(ActionKind.COMMENT, "请补充截止日期 <b> [salesync:ef]"))
     assert res.applied and res.remote_id == "1700000000000002"
     sent = json.loads(post.calls[0].request.content)["data"]["html_text"]
-    assert sent == '<body><a data-asana-gid="1100000000000011"/> 请补充截止日期 &lt;b&gt; [salesync:ef]</body>'
+    assert (
+        sent == '<body><a data-asana-gid="1100000000000011"/> 请补充截止日期 &lt;b&gt; [salesync:ef]</body>'
+    )
 
 
 async def test_set_completed_and_move_are_idempotent(api: respx.MockRouter, conn: AsanaConnector) -> None:
@@ -279,12 +324,22 @@ async def test_set_completed_and_move_are_idempotent(api: respx.MockRouter, conn
 
 
 async def test_set_field_enum_by_option_name(api: respx.MockRouter, conn: AsanaConnector) -> None:
-    cf = {"gid": "1500000000000003", "name": "Stage", "resource_subtype": "enum", "display_value": "Lead",
-          "enum_options": [{"gid": "1510000000000001", "name": "Lead"}, {"gid": "1510000000000004", "name": "Won"}]}
+    cf = {
+        "gid": "1500000000000003",
+        "name": "Stage",
+        "resource_subtype": "enum",
+        "display_value": "Lead",
+        "enum_options": [
+            {"gid": "1510000000000001", "name": "Lead"},
+            {"gid": "1510000000000004", "name": "Won"},
+        ],
+    }
     api.get(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK, "custom_fields": [cf]}})
     put = api.put(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK}})
     assert (await conn.push(action(ActionKind.SET_FIELD, "Won", params={"field": "stage"}))).applied
-    assert json.loads(put.calls[0].request.content) == {"data": {"custom_fields": {"1500000000000003": "1510000000000004"}}}
+    assert json.loads(put.calls[0].request.content) == {
+        "data": {"custom_fields": {"1500000000000003": "1510000000000004"}}
+    }
 
 
 async def test_fetch_task_gone_is_none(api: respx.MockRouter, conn: AsanaConnector) -> None:

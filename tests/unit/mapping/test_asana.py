@@ -47,7 +47,12 @@ def test_fixture_page_maps_fully() -> None:
     assert t.owner is not None and t.owner.email == "wang.min@example.com" and t.owner.handle == t.owner.id
     assert t.assignees == (t.owner,)
     assert t.source_status == "进行中" and t.status is TaskStatus.IN_PROGRESS  # THIS project's section
-    assert t.fields == {"customer": "华润置地", "deal_value": 125000.5, "stage": "Negotiation", "Region": None}
+    assert t.fields == {
+        "customer": "华润置地",
+        "deal_value": 125000.5,
+        "stage": "Negotiation",
+        "Region": None,
+    }
     assert t.labels == ("vip",)
     assert t.project == "华润置地 CRM 部署" and t.project_id == PROJECT["gid"]
     assert t.updated_at == datetime(2026, 11, 20, 8, 15, 30, 123000, tzinfo=UTC)
@@ -68,7 +73,9 @@ def test_fixture_page_maps_fully() -> None:
     ],
     ids=["at-shanghai-next-day", "at-utc", "at-la-prev-day", "on-shanghai", "on-la", "on-kiritimati", "none"],
 )
-def test_due_on_vs_due_at(due_on: str | None, due_at: str | None, tz: str, want_date: date | None, want_at: bool) -> None:
+def test_due_on_vs_due_at(
+    due_on: str | None, due_at: str | None, tz: str, want_date: date | None, want_at: bool
+) -> None:
     t = one_task(base_task(due_on=due_on, due_at=due_at), ctx(tz))
     assert t.due_date == want_date
     assert (t.due_at is not None) is want_at
@@ -81,12 +88,35 @@ def test_due_on_vs_due_at(due_on: str | None, due_at: str | None, tz: str, want_
     [
         ({"completed": True}, TaskStatus.DONE, True),
         ({"memberships": []}, TaskStatus.TODO, False),
-        ({"resource_subtype": "approval", "approval_status": "pending", "completed": False}, TaskStatus.IN_PROGRESS, False),
-        ({"resource_subtype": "approval", "approval_status": "approved", "completed": True}, TaskStatus.DONE, True),
-        ({"resource_subtype": "approval", "approval_status": "rejected", "completed": True}, TaskStatus.CANCELLED, True),
-        ({"resource_subtype": "approval", "approval_status": "changes_requested", "completed": True}, TaskStatus.IN_PROGRESS, False),
+        (
+            {"resource_subtype": "approval", "approval_status": "pending", "completed": False},
+            TaskStatus.IN_PROGRESS,
+            False,
+        ),
+        (
+            {"resource_subtype": "approval", "approval_status": "approved", "completed": True},
+            TaskStatus.DONE,
+            True,
+        ),
+        (
+            {"resource_subtype": "approval", "approval_status": "rejected", "completed": True},
+            TaskStatus.CANCELLED,
+            True,
+        ),
+        (
+            {"resource_subtype": "approval", "approval_status": "changes_requested", "completed": True},
+            TaskStatus.IN_PROGRESS,
+            False,
+        ),
     ],
-    ids=["completed", "no-section", "approval-pending", "approval-approved", "approval-rejected", "approval-changes"],
+    ids=[
+        "completed",
+        "no-section",
+        "approval-pending",
+        "approval-approved",
+        "approval-rejected",
+        "approval-changes",
+    ],
 )
 def test_status(over: dict[str, Any], want_status: TaskStatus, want_completed: bool) -> None:
     t = one_task(base_task(**over))
@@ -103,7 +133,9 @@ def test_status_map_override_and_chinese_default() -> None:
 
 def test_field_map_overrides_defaults() -> None:
     t = one_task(base_task(), ctx(field_map={"customer": "Region", "deal_value": "Deal value"}))
-    assert t.fields["customer"] is None and t.fields["客户"] == "华润置地" and t.fields["deal_value"] == 125000.5
+    assert (
+        t.fields["customer"] is None and t.fields["客户"] == "华润置地" and t.fields["deal_value"] == 125000.5
+    )
 
 
 @pytest.mark.parametrize(
@@ -119,14 +151,27 @@ def test_field_map_overrides_defaults() -> None:
         ({"display_value": "7"}, "7"),
         ({"enum_value": {"name": "Hot"}}, "Hot"),
     ],
-    ids=["enum", "enum-empty", "multi", "number", "date", "people", "other-display", "display-only", "untyped-enum"],
+    ids=[
+        "enum",
+        "enum-empty",
+        "multi",
+        "number",
+        "date",
+        "people",
+        "other-display",
+        "display-only",
+        "untyped-enum",
+    ],
 )
 def test_custom_field_value(cf: dict[str, Any], want: Any) -> None:
     assert custom_field_value(cf) == want
 
 
 def test_subtask_parent_and_archived_project() -> None:
-    t = one_task(base_task(parent={"gid": "1300000000000001", "resource_type": "task"}), project={**PROJECT, "archived": True})
+    t = one_task(
+        base_task(parent={"gid": "1300000000000001", "resource_type": "task"}),
+        project={**PROJECT, "archived": True},
+    )
     assert t.parent_id == "1300000000000001" and t.archived
 
 
@@ -156,7 +201,10 @@ def test_project_and_people() -> None:
     assert p.owner is not None and p.owner.email == "wang.min@example.com"
     assert p.start_date == date(2026, 10, 1) and p.due_date == date(2027, 3, 31)
     people = map_records("person", load("users_page.json")["data"], {}, ctx()).people
-    assert [(x.name, x.email) for x in people] == [("王敏", "wang.min@example.com"), ("Alice Chen", "alice.chen@example.com")]
+    assert [(x.name, x.email) for x in people] == [
+        ("王敏", "wang.min@example.com"),
+        ("Alice Chen", "alice.chen@example.com"),
+    ]
 
 
 @pytest.mark.parametrize(
