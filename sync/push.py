@@ -30,6 +30,7 @@ from config.models import Config
 from connectors.base import ActionKind, Connector, PushAction, connector_class
 from connectors.http import HttpOptions
 from errors import ApiError, PushConflict, SalesyncError
+from mapping.schema import to_utc
 from policy import push_plan as pp
 from sync.outbox import MAX_ATTEMPTS
 from sync.tables import outbox, tasks, violations
@@ -56,6 +57,7 @@ class Entry:
     attempts: int
     rule: str | None
     archived: bool
+    read_updated_at: datetime | None = None  # the task's modified time when we last read it
 
 
 @dataclass
@@ -97,7 +99,13 @@ def load_pending(
 ) -> list[Entry]:
     """Pending actions and failed ones with attempts left, oldest first."""
     q = (
-        select(outbox, violations.c.rule, tasks.c.archived, tasks.c.deleted_at)
+        select(
+            outbox,
+            violations.c.rule,
+            tasks.c.archived,
+            tasks.c.deleted_at,
+            tasks.c.updated_at.label("read_at"),
+        )
         .outerjoin(violations, violations.c.id == outbox.c.violation_id)
         .outerjoin(tasks, (tasks.c.source == outbox.c.source) & (tasks.c.id == outbox.c.task_id))
         .where(
@@ -123,6 +131,7 @@ def load_pending(
                 attempts=r["attempts"] or 0,
                 rule=r["rule"],
                 archived=bool(r["archived"]) or r["deleted_at"] is not None,
+                read_updated_at=to_utc(r["read_at"]),
             )
             for r in conn.execute(q).mappings()
         ]
@@ -183,7 +192,12 @@ class _Applier:
                     self.supersede(e, "task archived remotely: never written")
                 return
         for e in entries:
-            if raw is not None and e.kind in _OPENING and _still_violated(e.rule, raw) is False:
+            if (
+                raw is not None
+                and e.kind in _OPENING
+                and _changed_since_read(raw, e.read_updated_at)
+                and _still_violated(e.rule, raw) is False
+            ):
                 self.supersede(e, f"fixed remotely after our read ({e.rule})")
                 continue
             if self.budget <= 0:
@@ -240,6 +254,18 @@ def _outcome(e: Entry, result: str, detail: str = "") -> Outcome:
 
 def _remote_archived(raw: Mapping[str, Any]) -> bool:
     return any(raw.get(k) is True for k in ("closed", "archived", "is_archived", "deleted"))
+
+
+def _changed_since_read(raw: Mapping[str, Any], read_at: datetime | None) -> bool:
+    """Whether the tool's copy changed after the sync read it (unknown counts as changed)."""
+    stamp = next((raw[k] for k in ("dateLastActivity", "modified_at", "updated_at") if raw.get(k)), None)
+    if read_at is None or not isinstance(stamp, str):
+        return True
+    try:
+        remote = to_utc(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+    except ValueError:
+        return True
+    return remote is None or remote > read_at
 
 
 def _still_violated(rule: str | None, raw: Mapping[str, Any]) -> bool | None:

@@ -310,3 +310,21 @@ def test_policy_file_path_and_bad_push_config(tmp_path: Path) -> None:
     assert cfg.for_rule("owner-required") is not None and cfg.for_rule("owner-required").label == "x:y"  # type: ignore[union-attr]
     with pytest.raises(ConfigError, match="push"):
         ob.load_push_config(Config(policies={"rules": {"owner-required": {"push": {"colour": "red"}}}}))
+
+
+async def test_unchanged_since_our_read_is_written_even_if_the_raw_looks_fixed(engine: Engine) -> None:
+    """The re-read only overrides our evaluation when the tool's copy changed after our read."""
+    add_task(engine, "t1")
+    add_violation(engine, "t1")
+    plan(engine)
+    with engine.begin() as c:
+        c.execute(update(tasks).values(updated_at=NOW))
+    before = {
+        "id": "t1",
+        "closed": False,
+        "idMembers": ["u9"],
+        "dateLastActivity": "2026-11-20T08:00:00.000Z",
+    }
+    fake = FakeConnector({"t1": before})
+    s = await apply_outbox(engine, {SRC: fake}, now=NOW)
+    assert s.applied == 2 and s.superseded == 0
