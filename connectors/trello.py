@@ -9,7 +9,8 @@ Requests of a sync (``minimum_requests`` in ``simulators.trello`` computes the s
     (``ceil(ids / 10)`` requests). A board that answers 401/404 inside the batch is recorded as a
     skipped resource and left out.
   Each listed board's ``dateLastActivity`` is kept in the connector between ``partitions()`` and
-  ``pull()``.
+  ``pull()``; a ``pull()`` on an instance that did not list the board first cannot tell whether it
+  changed and fetches it.
 * **Per board**: a board whose ``dateLastActivity`` equals its cursor's costs nothing more and yields
   the ``unchanged`` page. Any other board (or every board with ``full=True``) costs exactly one
   ``GET /boards/{id}`` with cards, lists (``all``, so archived lists are known), labels, members,
