@@ -88,6 +88,8 @@ class RestConnector(Connector):
         self._projects: dict[str, dict[str, Any]] = {}
         self._people: list[list[dict[str, Any]]] | None = None  # pages, read once per instance
         self._people_yielded = False
+        # The base's class-level flag is per kind; a REST source is read-only per config.
+        self.read_only = self.is_read_only  # type: ignore[misc]
 
     @classmethod
     def mapping_options(cls, config: RestSourceConfig) -> dict[str, Any]:
@@ -114,10 +116,17 @@ class RestConnector(Connector):
         )
 
     # -- capabilities -------------------------------------------------------------------------------
+    @classmethod
+    def supported_actions(cls, config: RestSourceConfig) -> frozenset[ActionKind]:
+        """The action kinds this source's config can push (empty: read-only); no instance needed."""
+        actions = config.actions
+        if actions is None:
+            return frozenset()
+        return frozenset(k for k in ActionKind if getattr(actions, k.value, None) is not None)
+
     def supports(self, kind: ActionKind | str) -> bool:
         """Whether a push of ``kind`` is configured (the planner asks before planning one)."""
-        actions = self.config.actions
-        return actions is not None and getattr(actions, ActionKind(kind).value, None) is not None
+        return ActionKind(kind) in self.supported_actions(self.config)
 
     @property
     def is_read_only(self) -> bool:

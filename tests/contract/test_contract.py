@@ -78,7 +78,7 @@ def rest_case() -> ContractCase:
     token = "ghp_simtoken0001"
 
     def rate_limited() -> GitHubSimulator:
-        sim = GitHubSimulator(projects=1, tasks_per_project=8, rate_limit=(3, 0.2))
+        sim = GitHubSimulator(projects=1, tasks_per_project=8, rate_limit=(3, 1.0))  # 1 s: robust on slow CI
         assert sim.limiter is not None
         for _ in range(3):  # another client spent the token's window
             sim.limiter.hit(f"Bearer {token}")

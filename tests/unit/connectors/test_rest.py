@@ -186,7 +186,8 @@ async def test_next_url_to_same_host_other_port_is_refused(router: respx.MockRou
 
 async def test_read_only_source_refuses_push() -> None:
     c = connector(config())
-    assert c.is_read_only and not c.supports(ActionKind.COMMENT)
+    assert c.is_read_only and c.read_only and not c.supports(ActionKind.COMMENT)
+    assert RestConnector.supported_actions(c.config) == frozenset()
     with pytest.raises(ConfigError, match="read-only"):
         await c.push(PushAction("crm", ActionKind.COMMENT, "1", "hi", "k1"))
     await c.close()
@@ -202,7 +203,8 @@ async def test_push_renders_templates_and_value_map(router: respx.MockRouter) ->
     )  # fmt: skip
     route = router.patch(API + "/east/tasks/a%2Fb").respond(200, json={"id": "a/b"})
     c = connector(cfg)
-    assert c.supports("set_completed") and not c.supports("comment")
+    assert c.supports("set_completed") and not c.supports("comment") and not c.read_only
+    assert RestConnector.supported_actions(c.config) == {ActionKind.SET_COMPLETED}
     result = await c.push(
         PushAction("crm", ActionKind.SET_COMPLETED, "a/b", "true", "k", params={"who": "salesync"})
     )
