@@ -185,7 +185,7 @@ def _plan_task(
         slot = [r for r in rows if r.kind == SET_FIELD and r.params.get("field") == name]
         if value is None:
             continue
-        baseline = next((v for v in [_resolved_field(config, name)] if v is not None), None)
+        baseline = _resolved_field(config, name)
         _reconcile(
             plan,
             task,
