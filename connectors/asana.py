@@ -19,7 +19,9 @@ reconciles both. Subtasks of changed tasks are re-read incrementally; a subtask 
 
 Users. Every partition's pull yields the workspace users as a ``person`` page the first time
 any partition of this connector instance is pulled (one request series per run); task and
-project pages carry them in ``context["users"]`` so owners get their email.
+project pages carry them in ``context["users"]`` so owners get their email. Each pull also yields
+the partition's ``project`` page (from the listing, no extra request) before its task pages, even
+when the tasks are ``unchanged``: a project's status/fields can change without any task changing.
 
 Scopes. ``projects: all`` is the workspace's unarchived projects; ``teams`` / ``portfolios``
 narrow ``all`` to the projects of those teams / portfolios; an explicit list of gids is read
