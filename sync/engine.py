@@ -53,6 +53,7 @@ class SyncOptions:
     dry_run: bool = False  # plan remote writes, show them, write nothing remote
     worker: str = field(default_factory=default_worker)
     lease_ttl: float = 60.0
+    share_window: float = 300.0  # PostgreSQL workers started this close together share one round
     partition_concurrency: int = 8
     mass_delete_min: int = 5  # the guard applies from this many vanished tasks on
 
@@ -135,7 +136,13 @@ class SyncEngine:
 
     def _queue(self, run_id: int | None) -> PartitionQueue:
         if self.store.engine.dialect.name == "postgresql":
-            return LeaseQueue(self.store.engine, worker=self.options.worker, run_id=run_id, ttl=self.options.lease_ttl)
+            return LeaseQueue(
+                self.store.engine,
+                worker=self.options.worker,
+                run_id=run_id,
+                ttl=self.options.lease_ttl,
+                share_window=self.options.share_window,
+            )
         return LocalQueue()
 
     async def run(self) -> RunResult:
@@ -213,15 +220,23 @@ class SyncEngine:
         while (part := await queue.claim(connector.name)) is not None:
             prec = rec.partitions[part.id] = PartitionReceipt(name=part.name, worker=self.options.worker)
             started = time.monotonic()
-            heartbeat = asyncio.create_task(self._heartbeat(queue, connector.name, part.id))
+            work = asyncio.create_task(self._sync_partition(connector, cls, ctx, part, prec, run_id))
+            heartbeat = asyncio.create_task(self._heartbeat(queue, connector.name, part.id, work))
             ok, error = True, None
             try:
-                await self._sync_partition(connector, cls, ctx, part, prec, run_id)
+                await work
+            except asyncio.CancelledError:
+                if not work.cancelled() or heartbeat.cancelled():
+                    raise  # we are being cancelled ourselves
+                # The lease was lost (we stalled past its expiry and another worker took the
+                # partition): stop, say so, and leave the partition to its new owner.
+                prec.status, prec.error = "lost", "lease lost to another worker"
+                rec.partitions.pop(part.id, None)
+                continue
             except NotFound as exc:
                 prec.status, prec.error = "skipped", str(exc)
                 connector.stats.skip(part.id, exc.status, str(exc))
             except AuthError:
-                heartbeat.cancel()
                 await queue.finish(connector.name, part.id, ok=False, error="authentication failed")
                 raise
             except (ApiError, UnsafeRequest) as exc:
@@ -231,13 +246,18 @@ class SyncEngine:
             finally:
                 heartbeat.cancel()
                 prec.seconds = round(time.monotonic() - started, 3)
-            await queue.finish(connector.name, part.id, ok=ok, error=error)
+            if not await queue.finish(connector.name, part.id, ok=ok, error=error):
+                rec.partitions.pop(part.id, None)  # another worker owns it now; its receipt counts it
+                continue
             self.progress("partition_done", {"source": connector.name, "partition": part.id, "fetched": prec.fetched})
 
-    async def _heartbeat(self, queue: PartitionQueue, source: str, partition_id: str) -> None:
+    async def _heartbeat(self, queue: PartitionQueue, source: str, partition_id: str, work: asyncio.Task[None]) -> None:
         while True:
             await asyncio.sleep(self.options.lease_ttl / 3)
-            await queue.renew(source, partition_id)
+            if not await queue.renew(source, partition_id):
+                log.warning("%s/%s: lease lost; leaving the partition to the worker that took it", source, partition_id)
+                work.cancel()
+                return
 
     async def _sync_partition(
         self,

@@ -5,7 +5,9 @@ workers on any number of machines share one database; each claims one partition 
 ``SELECT ... FOR UPDATE SKIP LOCKED`` and holds it under a lease that it renews while it works. A
 worker that dies stops renewing; once its lease expires another worker claims the partition and
 finishes it. "This round" is everything not synced since the worker started (database clock), so
-workers started together sync every partition exactly once between them.
+workers started together sync every partition exactly once between them. Workers started within
+``share_window`` seconds of each other (cron skew between machines) count as one round: a
+partition another worker synced that recently is not synced again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, TextClause, text
 
 from connectors.base import Partition
 
@@ -24,8 +26,8 @@ from connectors.base import Partition
 class PartitionQueue(Protocol):
     async def register(self, source: str, parts: Sequence[Partition]) -> None: ...
     async def claim(self, source: str) -> Partition | None: ...
-    async def renew(self, source: str, partition_id: str) -> None: ...
-    async def finish(self, source: str, partition_id: str, *, ok: bool, error: str | None = None) -> None: ...
+    async def renew(self, source: str, partition_id: str) -> bool: ...
+    async def finish(self, source: str, partition_id: str, *, ok: bool, error: str | None = None) -> bool: ...
 
 
 class LocalQueue:
@@ -41,11 +43,11 @@ class LocalQueue:
         q = self._queues.get(source)
         return q.popleft() if q else None
 
-    async def renew(self, source: str, partition_id: str) -> None:
-        return None
+    async def renew(self, source: str, partition_id: str) -> bool:
+        return True
 
-    async def finish(self, source: str, partition_id: str, *, ok: bool, error: str | None = None) -> None:
-        return None
+    async def finish(self, source: str, partition_id: str, *, ok: bool, error: str | None = None) -> bool:
+        return True
 
 
 _CLAIM = text(
@@ -88,7 +90,14 @@ class LeaseQueue:
     """
 
     def __init__(
-        self, engine: Engine, *, worker: str, run_id: int | None, ttl: float = 60.0, poll: float = 0.5
+        self,
+        engine: Engine,
+        *,
+        worker: str,
+        run_id: int | None,
+        ttl: float = 60.0,
+        poll: float = 0.5,
+        share_window: float = 300.0,
     ) -> None:
         self.engine = engine
         self.worker = worker
@@ -98,13 +107,19 @@ class LeaseQueue:
         self._ids: dict[str, list[str]] = {}
         self._names: dict[tuple[str, str], str | None] = {}
         with engine.connect() as conn:
-            start = conn.execute(text("SELECT now()")).scalar_one()
+            start = conn.execute(
+                text("SELECT now() - make_interval(secs => :w)"), {"w": share_window}
+            ).scalar_one()
         self.round_start: datetime = start
 
-    def _run(self, stmt: str | object, params: dict[str, object]) -> list[tuple[object, ...]]:
+    def _run(self, stmt: str | TextClause, params: dict[str, object]) -> list[tuple[object, ...]]:
         with self.engine.begin() as conn:
-            result = conn.execute(stmt if not isinstance(stmt, str) else text(stmt), params)  # type: ignore[arg-type]
+            result = conn.execute(text(stmt) if isinstance(stmt, str) else stmt, params)
             return [tuple(r) for r in result] if result.returns_rows else []
+
+    def _update(self, sql: str, params: dict[str, object]) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(text(sql), params).rowcount
 
     async def register(self, source: str, parts: Sequence[Partition]) -> None:
         self._ids[source] = [p.id for p in parts]
@@ -145,23 +160,29 @@ class LeaseQueue:
             # Others hold leases: wait; if one of them died, its lease expires and we take over.
             await asyncio.sleep(self.poll)
 
-    async def renew(self, source: str, partition_id: str) -> None:
-        await asyncio.to_thread(
-            self._run,
+    async def renew(self, source: str, partition_id: str) -> bool:
+        """Extend our lease; False when it is no longer ours (it expired and another worker took it)."""
+        n = await asyncio.to_thread(
+            self._update,
             "UPDATE partitions SET lease_expires = now() + make_interval(secs => :ttl) "
-            "WHERE source = :source AND id = :id AND lease_owner = :worker",
+            "WHERE source = :source AND id = :id AND lease_owner = :worker AND state = 'leased'",
             {"ttl": self.ttl, "source": source, "id": partition_id, "worker": self.worker},
         )
+        return n == 1
 
-    async def finish(self, source: str, partition_id: str, *, ok: bool, error: str | None = None) -> None:
+    async def finish(self, source: str, partition_id: str, *, ok: bool, error: str | None = None) -> bool:
+        """Mark done/failed if we still hold the lease; False when we lost it meanwhile."""
         if ok:
             sql = (
                 "UPDATE partitions SET state = 'done', synced_at = now(), lease_owner = NULL, "
-                "lease_expires = NULL, last_error = NULL WHERE source = :source AND id = :id"
+                "lease_expires = NULL, last_error = NULL "
+                "WHERE source = :source AND id = :id AND lease_owner = :worker AND state = 'leased'"
             )
         else:
             sql = (
                 "UPDATE partitions SET state = 'failed', lease_expires = now(), lease_owner = NULL, "
-                "last_error = :error WHERE source = :source AND id = :id"
+                "last_error = :error "
+                "WHERE source = :source AND id = :id AND lease_owner = :worker AND state = 'leased'"
             )
-        await asyncio.to_thread(self._run, sql, {"source": source, "id": partition_id, "error": error})
+        params: dict[str, object] = {"source": source, "id": partition_id, "error": error, "worker": self.worker}
+        return await asyncio.to_thread(self._update, sql, params) == 1

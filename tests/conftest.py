@@ -34,3 +34,26 @@ def pytest_report_header(config: pytest.Config) -> str:
     if POSTGRES_URL:
         return "postgresql: tests run against SALESYNC_TEST_POSTGRES_URL"
     return "postgresql: SALESYNC_TEST_POSTGRES_URL not set - PostgreSQL tests SKIP"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards (skips without PG)."""
+    if not POSTGRES_URL:
+        pytest.skip("SALESYNC_TEST_POSTGRES_URL not set: PostgreSQL test skipped")
+    import uuid
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -50,6 +51,7 @@ class FakeConnector(Connector):
     world: ClassVar[dict[str, dict[str, list[dict[str, Any]]]]] = {}
     failing: ClassVar[dict[str, str]] = {}  # "source/partition" or "source" -> "auth"|"transport"|"notfound"
     pulls: ClassVar[list[tuple[str, str, bool]]] = []
+    delay: ClassVar[float] = 0.0  # seconds per partition pull (lease tests)
 
     def build_http(self) -> HttpClient:
         return build_client(
@@ -82,6 +84,8 @@ class FakeConnector(Connector):
     ) -> AsyncIterator[RawPage]:
         self.pulls.append((self.name, partition.id, full))
         self._fail(f"{self.name}/{partition.id}")
+        if self.delay:
+            await asyncio.sleep(self.delay)
         items = self.world[self.name][partition.id]
         version = {"n": len(items)}
         if cursor == version and not full:
