@@ -43,7 +43,7 @@ def test_four_workers_split_200_partitions_exactly_once(pg_url: str, tmp_path: P
     log = tmp_path / "done.log"
     workers = [start(pg_url, f"w{i}", 200, log, 0.01, 30) for i in range(4)]
     for w in workers:
-        out, err = w.communicate(timeout=120)
+        _out, err = w.communicate(timeout=120)
         assert w.returncode == 0, err.decode()[-2000:]
     counts = done_log(log)
     assert len(counts) == 200
@@ -63,7 +63,7 @@ def test_killed_worker_partitions_are_finished_by_the_others(pg_url: str, tmp_pa
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
     for w in others:
-        out, err = w.communicate(timeout=180)
+        _out, err = w.communicate(timeout=180)
         assert w.returncode == 0, err.decode()[-2000:]
     counts = done_log(log)
     assert max(counts.values()) == 1  # none synced twice
