@@ -1,51 +1,27 @@
-"""Build a :class:`reports.model.Report` with a handful of aggregate SQL queries (GROUP BY in the
-database, never a Python loop over every task). Runs on SQLite and PostgreSQL.
+"""Build a :class:`reports.model.Report`: task numbers from the shared :class:`reports.cube.Cube`
+(one GROUP BY for all managers), violations and runs with per-scope aggregate queries. Runs on
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Date,
-    Engine,
-    and_,
-    case,
-    cast,
-    func,
-    not_,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, Engine, and_, case, func, select
 
 from mapping.schema import to_utc
-from reports.model import Headline, Milestone, ProjectRow, Report, Workload
-from reports.receipts import fetch_freshness, fetch_runs, fetch_trend
+from reports.cube import STALE_DAYS, Cube, Group, load_cube
+from reports.model import Headline, Milestone, ProjectRow, Report, SourceFreshness, Workload
+from reports.receipts import fetch_runs, fetch_trend
 from reports.scope import Scope
 from reports.violations import fetch_violations, owner_key
-from sync.tables import people, projects, task_history, tasks, violations
+from sync.tables import tasks, violations
 
-STALE_DAYS = 14
-SLIP_WINDOW_DAYS = 30
 MILESTONES_PER_PROJECT = 3
-
-
-def _n(value: Any) -> int:
-    return int(value or 0)
-
-
-def local_date(conn: Connection, column: Any, tz: ZoneInfo, now: datetime) -> ColumnElement[Any]:
-    """The calendar day of a UTC instant column in ``tz`` (SQLite: the offset at ``now``)."""
-    if conn.dialect.name == "postgresql":
-        return cast(func.timezone(str(tz), column), Date)
-    offset = now.astimezone(tz).utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    return func.date(column, f"{minutes:+d} minutes")
 
 
 def risk_level(open_: int, overdue: int, stale: int, slips: int) -> str:
@@ -59,191 +35,126 @@ def risk_level(open_: int, overdue: int, stale: int, slips: int) -> str:
     return "high" if points >= 2 else "medium" if points == 1 else "low"
 
 
-class _Ctx:
-    def __init__(self, conn: Connection, scope: Scope, now: datetime, tz: ZoneInfo) -> None:
-        self.conn = conn
-        self.scope = scope
-        self.now = now
-        self.tz = tz
-        self.today = now.astimezone(tz).date()
-        t = tasks.c
-        self.in_scope = scope.clause(t.source, t.project_id, t.owner_email)
-        self.live = and_(t.deleted_at.is_(None), not_(t.archived), self.in_scope)
-        self.open = and_(self.live, not_(t.completed), t.status.not_in(["done", "cancelled"]))
-        self.overdue = and_(self.open, t.due_date < self.today)
-        self.stale = and_(self.open, t.last_changed < now - timedelta(days=STALE_DAYS))
+def _sum(groups: Iterable[Group], attr: str) -> int:
+    return sum(getattr(g, attr) for g in groups)
 
 
-def _count(cond: ColumnElement[bool]) -> ColumnElement[Any]:
-    return func.sum(case((cond, 1), else_=0))
-
-
-def _headline(c: _Ctx, since: datetime) -> Headline:
-    t = tasks.c
-    recent_done = and_(
-        c.live,
-        t.completed,
-        t.completed_at >= c.now - timedelta(days=30),
-        t.due_date.is_not(None),
-    )
-    on_time = and_(recent_done, local_date(c.conn, t.completed_at, c.tz, c.now) <= t.due_date)
-    row = c.conn.execute(
-        select(
-            _count(c.open),
-            _count(c.overdue),
-            _count(and_(c.open, t.owner_email.is_(None), t.owner_id.is_(None))),
-            _count(and_(c.open, t.due_date.is_(None), t.due_at.is_(None))),
-            _count(recent_done),
-            _count(on_time),
-        ).where(c.live)
-    ).one()
+def _violation_counts(conn: Connection, scope: Scope, since: datetime) -> tuple[int, int, int, int]:
     v = violations.c
-    v_scope = c.scope.clause(v.source, v.project_id, v.owner_email)
     is_open = v.state == "open"
-    vrow = c.conn.execute(
+
+    def count(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    row = conn.execute(
         select(
-            _count(is_open),
-            _count(and_(is_open, v.first_seen > since)),
-            _count(and_(is_open, v.first_seen <= since)),
-            _count(and_(v.state == "resolved", v.resolved_at > since)),
-        ).where(v_scope)
+            count(is_open),
+            count(and_(is_open, v.first_seen > since)),
+            count(and_(is_open, v.first_seen <= since)),
+            count(and_(v.state == "resolved", v.resolved_at > since)),
+        ).where(scope.clause(v.source, v.project_id, v.owner_email))
     ).one()
-    return Headline(*(_n(x) for x in row), *(_n(x) for x in vrow))
+    return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
 
 
-def _projects(c: _Ctx) -> list[ProjectRow]:
-    t = tasks.c
-    agg = (
-        select(
-            t.source.label("source"),
-            t.project_id.label("project_id"),
-            func.max(t.project).label("task_project"),
-            _count(t.status != "cancelled").label("total"),
-            _count(and_(t.status != "cancelled", or_(t.completed, t.status == "done"))).label("done"),
-            _count(c.open).label("open"),
-            _count(c.overdue).label("overdue"),
-            _count(c.stale).label("stale"),
+def _projects(cube: Cube, scope: Scope, groups: list[Group]) -> list[ProjectRow]:
+    by_project: dict[tuple[str, str], list[Group]] = defaultdict(list)
+    for g in groups:
+        if g.project_id is not None:
+            by_project[(g.source, g.project_id)].append(g)
+    slips: dict[tuple[str, str], int] = defaultdict(int)
+    for (src, pid, okey), n in cube.slips.items():
+        email = okey if okey and not okey.startswith("id:") else None
+        if pid is not None and scope.matches(src, pid, email):
+            slips[(src, pid)] += n
+    upcoming: dict[tuple[str, str], list[Milestone]] = defaultdict(list)
+    for m in cube.milestones:
+        key = (m.source, m.project_id)
+        if (
+            key in by_project
+            and len(upcoming[key]) < MILESTONES_PER_PROJECT
+            and scope.matches(*key, m.owner_email)
+        ):
+            upcoming[key].append(Milestone(title=m.title, due_date=m.due_date, url=m.url))
+    rows: list[ProjectRow] = []
+    for (src, pid), gs in by_project.items():
+        info = cube.projects.get((src, pid))
+        open_, overdue, stale = _sum(gs, "open"), _sum(gs, "overdue"), _sum(gs, "stale")
+        name = (
+            (info.name if info else None) or next((g.project_name for g in gs if g.project_name), None) or pid
         )
-        .where(c.live, t.project_id.is_not(None))
-        .group_by(t.source, t.project_id)
-        .subquery()
-    )
-    h = task_history.c
-    slips = (
-        select(t.source.label("source"), t.project_id.label("project_id"), func.count().label("slips"))
-        .select_from(task_history.join(tasks, and_(t.source == h.source, t.id == h.task_id)))
-        .where(
-            c.live,
-            h.field == "due_date",
-            h.old.is_not(None),
-            h.new.is_not(None),
-            h.new > h.old,
-            h.seen_at >= c.now - timedelta(days=SLIP_WINDOW_DAYS),
-        )
-        .group_by(t.source, t.project_id)
-        .subquery()
-    )
-    p = projects.c
-    query = (
-        select(agg, p.name, p.url, p.customer, p.stage, p.deal_value, p.currency, slips.c.slips)
-        .select_from(
-            agg.outerjoin(projects, and_(p.source == agg.c.source, p.id == agg.c.project_id)).outerjoin(
-                slips, and_(slips.c.source == agg.c.source, slips.c.project_id == agg.c.project_id)
-            )
-        )
-        .order_by(agg.c.source, func.coalesce(p.name, agg.c.task_project), agg.c.project_id)
-    )
-    milestones = _milestones(c)
-    out: list[ProjectRow] = []
-    for r in c.conn.execute(query).mappings():
-        key = (r["source"], r["project_id"])
-        open_, overdue, stale, n_slips = _n(r["open"]), _n(r["overdue"]), _n(r["stale"]), _n(r["slips"])
-        out.append(
+        rows.append(
             ProjectRow(
-                source=r["source"],
-                project_id=r["project_id"],
-                name=r["name"] or r["task_project"] or r["project_id"],
-                url=r["url"],
-                customer=r["customer"],
-                stage=r["stage"],
-                deal_value=r["deal_value"],
-                currency=r["currency"],
-                total=_n(r["total"]),
-                done=_n(r["done"]),
+                source=src,
+                project_id=pid,
+                name=name,
+                url=info.url if info else None,
+                customer=info.customer if info else None,
+                stage=info.stage if info else None,
+                deal_value=info.deal_value if info else None,
+                currency=info.currency if info else None,
+                total=_sum(gs, "total"),
+                done=_sum(gs, "done"),
                 open=open_,
                 overdue=overdue,
                 stale=stale,
-                slips=n_slips,
-                risk=risk_level(open_, overdue, stale, n_slips),
-                milestones=tuple(milestones.get(key, ())),
+                slips=slips[(src, pid)],
+                risk=risk_level(open_, overdue, stale, slips[(src, pid)]),
+                milestones=tuple(upcoming[(src, pid)]),
             )
         )
-    return out
+    return sorted(rows, key=lambda p: (p.source, p.name.casefold(), p.project_id))
 
 
-def _milestones(c: _Ctx) -> dict[tuple[str, str], list[Milestone]]:
-    t = tasks.c
-    ranked = (
-        select(
-            t.source,
-            t.project_id,
-            t.title,
-            t.due_date,
-            t.url,
-            func.row_number()
-            .over(partition_by=(t.source, t.project_id), order_by=(t.due_date, t.id))
-            .label("rank"),
+def _workload(
+    conn: Connection, scope: Scope, groups: list[Group], names: Mapping[str, str]
+) -> list[Workload]:
+    per_owner: dict[str, list[Group]] = defaultdict(list)
+    for g in groups:
+        if g.owner_key is not None and g.open:
+            per_owner[g.owner_key].append(g)
+    counts = _violations_per_owner(conn, scope)
+    rows = []
+    for key, gs in per_owner.items():
+        email = next((g.owner_email for g in gs if g.owner_email), None)
+        name = next((g.owner_name for g in gs if g.owner_name), None)
+        rows.append(
+            Workload(
+                owner=names.get((email or "").lower()) or name or email or key,
+                email=email,
+                open=_sum(gs, "open"),
+                overdue=_sum(gs, "overdue"),
+                due_next_7d=_sum(gs, "due_soon"),
+                violations=counts.get(key, 0),
+            )
         )
-        .where(c.open, t.is_milestone, t.due_date >= c.today, t.project_id.is_not(None))
-        .subquery()
-    )
-    query = select(ranked).where(ranked.c.rank <= MILESTONES_PER_PROJECT).order_by(ranked.c.rank)
-    out: dict[tuple[str, str], list[Milestone]] = {}
-    for r in c.conn.execute(query).mappings():
-        out.setdefault((r["source"], r["project_id"]), []).append(
-            Milestone(title=r["title"], due_date=r["due_date"], url=r["url"])
-        )
-    return out
-
-
-def _workload(c: _Ctx, names: Mapping[str, str]) -> list[Workload]:
-    t = tasks.c
-    pc = people.c
-    key = owner_key(t.source, t.owner_id, t.owner_email)
-    soon = and_(c.open, t.due_date >= c.today, t.due_date <= c.today + timedelta(days=7))
-    load = (
-        select(
-            key.label("k"),
-            func.max(t.owner_email).label("email"),
-            func.max(func.coalesce(pc.name, t.owner["name"].as_string())).label("name"),
-            _count(c.open).label("open"),
-            _count(c.overdue).label("overdue"),
-            _count(soon).label("soon"),
-        )
-        .select_from(tasks.outerjoin(people, and_(pc.source == t.source, pc.id == t.owner_id)))
-        .where(c.open, or_(t.owner_email.is_not(None), t.owner_id.is_not(None)))
-        .group_by(key)
-    )
-    v = violations.c
-    vcount = (
-        select(key.label("k"), func.count().label("n"))
-        .select_from(violations.join(tasks, and_(t.source == v.source, t.id == v.task_id)))
-        .where(v.state == "open", c.scope.clause(v.source, v.project_id, v.owner_email))
-        .group_by(key)
-    )
-    per_owner = {str(k): _n(n) for k, n in c.conn.execute(vcount)}
-    rows = [
-        Workload(
-            owner=names.get((r["email"] or "").lower()) or r["name"] or r["email"] or str(r["k"]),
-            email=r["email"],
-            open=_n(r["open"]),
-            overdue=_n(r["overdue"]),
-            due_next_7d=_n(r["soon"]),
-            violations=per_owner.get(str(r["k"]), 0),
-        )
-        for r in c.conn.execute(load).mappings()
-    ]
     return sorted(rows, key=lambda w: (-w.open, -w.overdue, w.owner))
+
+
+def _violations_per_owner(conn: Connection, scope: Scope) -> dict[str, int]:
+    v, t = violations.c, tasks.c
+    key = owner_key(v.source, t.owner_id, v.owner_email)
+    query = (
+        select(key, func.count())
+        .select_from(violations.join(tasks, and_(t.source == v.source, t.id == v.task_id)))
+        .where(v.state == "open", scope.clause(v.source, v.project_id, v.owner_email))
+        .group_by(key)
+    )
+    return {str(k): int(n) for k, n in conn.execute(query) if k is not None}
+
+
+def _freshness(groups: list[Group], now: datetime) -> list[SourceFreshness]:
+    per_source: dict[str, list[Group]] = defaultdict(list)
+    for g in groups:
+        per_source[g.source].append(g)
+    out = []
+    for src in sorted(per_source):
+        seen = max((g.last_seen for g in per_source[src] if g.last_seen), default=None)
+        age = None if seen is None else max(0.0, (now - seen).total_seconds() / 3600)
+        out.append(
+            SourceFreshness(source=src, tasks=_sum(per_source[src], "live"), last_seen=seen, age_hours=age)
+        )
+    return out
 
 
 def build_report(
@@ -258,39 +169,50 @@ def build_report(
     detail_limit: int = 50,
     runs: int = 5,
     trend_runs: int = 12,
+    cube: Cube | None = None,
 ) -> Report:
     """The report for one scope. ``since`` is the previous report's time (default: a week ago);
-    ``names`` maps lower-case emails to display names (config ``people``)."""
+    ``names`` maps lower-case emails to display names (config ``people``); ``cube`` shares the
+    task aggregates between the reports of one run."""
     now = to_utc(now) or datetime.now(UTC)
     since = to_utc(since) if since is not None else now - timedelta(days=7)
     assert since is not None
     tz = ZoneInfo(timezone)
     names = names or {}
     with engine.connect() as conn:
-        c = _Ctx(conn, scope, now, tz)
-        headline = _headline(c, since)
-        project_rows = _projects(c)
+        cube = cube or load_cube(conn, now=now, tz=tz)
+        groups = [g for g in cube.groups if scope.matches(g.source, g.project_id, g.owner_email)]
+        v_open, v_new, v_persisting, v_resolved = _violation_counts(conn, scope, since)
+        headline = Headline(
+            open_tasks=_sum(groups, "open"),
+            overdue=_sum(groups, "overdue"),
+            missing_owner=_sum(groups, "missing_owner"),
+            missing_due=_sum(groups, "missing_due"),
+            completed_30d=_sum(groups, "completed_30d"),
+            on_time_30d=_sum(groups, "on_time_30d"),
+            violations_open=v_open,
+            violations_new=v_new,
+            violations_persisting=v_persisting,
+            violations_resolved=v_resolved,
+        )
         flat, owners = fetch_violations(conn, scope, now=now, names=names, detail_limit=detail_limit)
-        workload = _workload(c, names)
-        freshness = fetch_freshness(conn, c.live, now)
-        run_rows = fetch_runs(conn, runs, scope)
-        trend = fetch_trend(conn, scope, trend_runs)
-    return Report(
-        manager=scope.name,
-        email=scope.email,
-        key=scope.key,
-        locale=locale,
-        timezone=timezone,
-        generated_at=now,
-        since=since,
-        today=c.today,
-        headline=headline,
-        projects=tuple(project_rows),
-        owners=tuple(owners),
-        violations=tuple(flat),
-        workload=tuple(workload),
-        freshness=tuple(freshness),
-        runs=tuple(run_rows),
-        trend=tuple(trend),
-        stale_days=STALE_DAYS,
-    )
+        report = Report(
+            manager=scope.name,
+            email=scope.email,
+            key=scope.key,
+            locale=locale,
+            timezone=timezone,
+            generated_at=now,
+            since=since,
+            today=cube.today,
+            headline=headline,
+            projects=tuple(_projects(cube, scope, groups)),
+            owners=tuple(owners),
+            violations=tuple(flat),
+            workload=tuple(_workload(conn, scope, groups, names)),
+            freshness=tuple(_freshness(groups, now)),
+            runs=tuple(fetch_runs(conn, runs, scope)),
+            trend=tuple(fetch_trend(conn, scope, trend_runs)),
+            stale_days=STALE_DAYS,
+        )
+    return report

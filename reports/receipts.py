@@ -1,4 +1,4 @@
-"""Data freshness, the last runs' completeness receipts and the violation trend over runs.
+"""The last runs' completeness receipts and the violation trend over runs.
 
 The receipt JSON is written by the sync engine; this reader is lenient about its shape: ``sources``
 may be a mapping ``{name: {...}}`` (``sync.receipt.RunReceipt.as_dict()``) or a list of
@@ -8,31 +8,14 @@ may be a mapping ``{name: {...}}`` (``sync.receipt.RunReceipt.as_dict()``) or a 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import Connection, func, select
 
 from mapping.schema import to_utc
-from reports.model import ReceiptSource, RunReceipt, SourceFreshness, TrendPoint
+from reports.model import ReceiptSource, RunReceipt, TrendPoint
 from reports.scope import Scope
-from sync.tables import sync_runs, tasks, violation_snapshots
-
-
-def fetch_freshness(conn: Connection, live: ColumnElement[bool], now: datetime) -> list[SourceFreshness]:
-    t = tasks.c
-    query = (
-        select(t.source, func.count(), func.max(t.last_seen))
-        .where(live)
-        .group_by(t.source)
-        .order_by(t.source)
-    )
-    out: list[SourceFreshness] = []
-    for source, count, last in conn.execute(query):
-        seen = to_utc(last)
-        age = None if seen is None else max(0.0, (now - seen).total_seconds() / 3600)
-        out.append(SourceFreshness(source=source, tasks=int(count), last_seen=seen, age_hours=age))
-    return out
+from sync.tables import sync_runs, violation_snapshots
 
 
 def _int(value: Any) -> int | None:

@@ -55,6 +55,14 @@ class Scope:
             parts.append(func.lower(owner_email).in_(sorted(self.owner_emails)))
         return or_(*parts) if parts else false()
 
+    def matches(self, source: str, project_id: str | None, owner_email: str | None) -> bool:
+        """The same test as :meth:`clause`, for aggregated groups already in memory."""
+        if self.everything or source in self.sources:
+            return True
+        if project_id is not None and (source, project_id) in self.projects:
+            return True
+        return owner_email is not None and owner_email.lower() in self.owner_emails
+
     def source_filter(self) -> frozenset[str] | None:
         """Sources whose per-run snapshots belong to this scope (None: all)."""
         wanted = self.sources | {s for s, _ in self.projects}

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from config.models import Config
+from reports.cube import load_cube
 from reports.model import Report
 from reports.queries import build_report
 from reports.scope import Scope, resolve_manager, select_managers
@@ -39,6 +40,8 @@ def build_reports(
     else:
         scopes = [resolve_manager(m, config, engine) for m in select_managers(config, manager)]
     last_built = last_built or {}
+    with engine.connect() as conn:  # the task aggregates are computed once for every report
+        cube = load_cube(conn, now=now, tz=config.tz)
     return [
         build_report(
             engine,
@@ -48,6 +51,7 @@ def build_reports(
             locale=locale or scope.locale or config.locale,
             since=since or last_built.get(scope.key),
             names=names,
+            cube=cube,
         )
         for scope in scopes
     ]
