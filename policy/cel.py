@@ -451,6 +451,11 @@ def _strip(node: Tree[Any]) -> Tree[Any]:
     return node
 
 
+# What a translated expression raises where CEL would give an error value (= no match).
+CEL_RUNTIME_ERRORS: Final = (
+    TypeError, KeyError, LookupError, ValueError, AttributeError, IndexError, ZeroDivisionError, re.error,
+)
+
 # ---- compiled rule --------------------------------------------------------------------------------
 
 Matcher = Callable[[Task, SalesProject | None, CelContext], bool]
@@ -470,7 +475,7 @@ class CompiledCel:
         if self.fast is not None:
             try:
                 return self.fast(task, project, ctx) is True
-            except (TypeError, KeyError, LookupError, ValueError, AttributeError, IndexError, re.error):
+            except CEL_RUNTIME_ERRORS:
                 return False
         return self.interpret(task, project, ctx)
 

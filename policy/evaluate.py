@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mapping.schema import CLOSED_STATUSES, Person, SalesProject, Severity, Task, Violation, ViolationState
-from policy.cel import CelContext
+from policy.cel import CEL_RUNTIME_ERRORS, CelContext
 from policy.config import RuleConfig, Scope
 from policy.load import Policy
 from policy.rules import (
@@ -103,19 +103,28 @@ def build_violation(**values: Any) -> Violation:
 def _violation(
     rule: str, severity: Severity, t: Task, message: str, due: date | None = None
 ) -> Violation:
-    return build_violation(
-        rule=rule,
-        severity=severity,
-        source=t.source,
-        task_id=t.id,
-        project_id=t.project_id,
-        title=t.title,
-        owner=t.owner,
-        due_date=t.due_date if t.due_date is not None else due,
-        message=message,
-        first_seen=None,
-        state=ViolationState.OPEN,
+    v = _new(Violation)
+    _set(
+        v,
+        "__dict__",
+        {
+            "rule": rule,
+            "severity": severity,
+            "source": t.source,
+            "task_id": t.id,
+            "project_id": t.project_id,
+            "title": t.title,
+            "owner": t.owner,
+            "due_date": t.due_date if t.due_date is not None else due,
+            "message": message,
+            "first_seen": None,
+            "state": ViolationState.OPEN,
+        },
     )
+    _set(v, "__pydantic_fields_set__", _FIELDS_SET)
+    _set(v, "__pydantic_extra__", None)
+    _set(v, "__pydantic_private__", None)
+    return v
 
 
 def evaluate(
@@ -185,13 +194,23 @@ def _evaluate(
             d = today_by_zone[z] = now.astimezone(z).date()
         return d
 
-    # Rules grouped by (scope, exempt label): the scope test runs once per group and task, and
-    # with the default policy there is one group.
-    groups: dict[tuple[Scope, str], list[tuple[str, Severity, TaskCheck]]] = {}
+    # Every distinct (scope, exempt label) is tested once per task; with the default policy there
+    # is one, shared by all rules.
+    filters: list[Predicate] = []
+    filter_index: dict[tuple[Scope, str], int] = {}
+
+    def scope_index(scope: Scope, label: str | None) -> int:
+        key = (scope, label or exempt_default)
+        if key not in filter_index:
+            filter_index[key] = len(filters)
+            filters.append(_scope_filter(scope, key[1]))
+        return filter_index[key]
+
+    groups: dict[int, list[tuple[str, Severity, TaskCheck]]] = {}
 
     def add(rule_id: str, rc: RuleConfig, check: TaskCheck) -> None:
         if rc.enabled:
-            groups.setdefault((rc.scope, rc.exempt_label or exempt_default), []).append((rule_id, rc.severity, check))
+            groups.setdefault(scope_index(rc.scope, rc.exempt_label), []).append((rule_id, rc.severity, check))
 
     add("owner-required", r.owner_required, make_owner_required(r.owner_required))
     add("due-date-required", r.due_date_required, make_due_date_required(r.due_date_required))
@@ -202,14 +221,14 @@ def _evaluate(
     add("blocked-too-long", r.blocked_too_long, make_blocked_too_long(r.blocked_too_long, now, events))
     add("milestone-without-due", r.milestone_without_due, make_milestone_without_due(r.milestone_without_due))
     add("field-required", r.field_required, make_field_required(r.field_required))
-    checks = [(_scope_filter(scope, label), group) for (scope, label), group in groups.items()]
+    checks = list(groups.items())
     custom = [
-        (rule.id, rule.severity, _scope_filter(rule.scope, rule.exempt_label or exempt_default), prog, rule.message)
+        (rule.id, rule.severity, scope_index(rule.scope, rule.exempt_label), prog, prog.fast, rule.message)
         for rule, prog in rules.compiled
         if rule.enabled
     ]
     overload = r.owner_overloaded
-    overload_filter = _scope_filter(overload.scope, overload.exempt_label or exempt_default) if overload.enabled else None
+    overload_idx = scope_index(overload.scope, overload.exempt_label) if overload.enabled else -1
     horizon = timedelta(days=overload.horizon_days)
     per_owner: dict[str, list[Task]] = {}
     due_soon: dict[str, int] = {}
@@ -220,12 +239,15 @@ def _evaluate(
     append = found.append
 
     for t in tasks:
+        flags = [f(t) for f in filters]
+        if True not in flags:
+            continue
         day = owner_today(t.owner) if owner_zones else today
         due = t.due_date
         if due is None and t.due_at is not None:
             due = t.due_at.astimezone(zone).date()
-        for applies, group in checks:
-            if applies(t):
+        for idx, group in checks:
+            if flags[idx]:
                 for rule_id, severity, check in group:
                     message = check(t, day, due)
                     if message is not None:
@@ -235,17 +257,26 @@ def _evaluate(
             if ctx is None:
                 ctx = ctx_by_day[day] = CelContext(now, day, now_s, day.isoformat())
             project = project_map.get((t.source, t.project_id)) if t.project_id is not None else None
-            for rule_id, severity, applies, prog, text in custom:
-                if applies(t) and prog.matches(t, project, ctx):
+            for rule_id, severity, idx, prog, fast, text in custom:
+                if not flags[idx]:
+                    continue
+                if fast is not None:
+                    try:
+                        hit = fast(t, project, ctx) is True
+                    except CEL_RUNTIME_ERRORS:
+                        hit = False
+                else:
+                    hit = prog.interpret(t, project, ctx)
+                if hit:
                     append(_violation(rule_id, severity, t, text, due))
-        if overload_filter is not None and t.owner is not None and overload_filter(t):
+        if overload_idx >= 0 and t.owner is not None and flags[overload_idx]:
             ident = owner_identity(t)
             assert ident is not None
             per_owner.setdefault(ident, []).append(t)
             if due is not None and day <= due <= day + horizon:
                 due_soon[ident] = due_soon.get(ident, 0) + 1
 
-    if overload_filter is not None:
+    if overload_idx >= 0:
         for ident, owned in per_owner.items():
             soon = due_soon.get(ident, 0)
             if len(owned) > overload.max_open or soon > overload.max_due_7d:
