@@ -303,3 +303,46 @@ def evaluate_store(store: Any, config: Config, policy: Policy, *, now: datetime)
         waivers=config.waivers,
         own_writes=own_writes(store.engine),
     )
+
+
+def run_check(
+    store: Any,
+    config: Config,
+    *,
+    now: datetime,
+    fmt: str = "text",
+    fail_on: str | None = None,
+    sources: Sequence[str] = (),
+    projects: Sequence[str] = (),
+    owners: Sequence[str] = (),
+    rules: Sequence[str] = (),
+    base_dir: Path | str | None = None,
+    width: int = 120,
+    color: bool = False,
+) -> tuple[str, int]:
+    """``salesync check``: evaluate over the store, persist the lifecycle, list the open and waived
+    violations that pass the filters. Returns (rendered output, exit code 0 or 1)."""
+    from policy.render import check_summary, exceeds, render_csv, render_json, render_text
+
+    summary = run_policy(store, config, now=now, base_dir=base_dir)
+    engine = store.engine if hasattr(store, "engine") else store
+    listed = load_violations(
+        engine,
+        state=[ViolationState.OPEN.value, ViolationState.WAIVED.value],
+        source=list(sources) or None,
+        rule=list(rules) or None,
+    )
+    if projects:
+        wanted = set(projects)
+        listed = [v for v in listed if v.project_id in wanted]
+    if owners:
+        needles = [o.lower() for o in owners]
+        listed = [v for v in listed if any(_owner_matches(v.owner, v.task_id, n) for n in needles)]
+    counts = check_summary(listed, summary.as_dict())
+    if fmt == "json":
+        out = render_json(listed, counts) + "\n"
+    elif fmt == "csv":
+        out = render_csv(listed)
+    else:
+        out = render_text(listed, counts, width=width, color=color)
+    return out, 1 if exceeds(listed, fail_on) else 0

@@ -138,3 +138,25 @@ def test_people_timezones() -> None:
     config = Config(people=[PersonConfig(name="A", email="A@X.com", timezone="Asia/Tokyo", ids={"trello": "U1"}),
                             PersonConfig(name="B")])
     assert people_timezones(config) == {"a@x.com": "Asia/Tokyo", "u1": "Asia/Tokyo"}
+
+
+def test_run_check_formats_filters_and_exit(store: Store) -> None:
+    import json
+
+    from sync.violations import run_check
+
+    _seed(store)
+    config = Config(timezone="Asia/Shanghai")
+    out, code = run_check(store, config, now=NOW, fmt="json", fail_on="error")
+    body = json.loads(out)
+    assert code == 1
+    assert [v["rule"] for v in body["violations"]] == ["overdue", "owner-required"]
+    assert body["summary"]["run"]["persisting"] == 0 and body["summary"]["run"]["new"] == 2
+    out, code = run_check(store, config, now=NOW + H, fmt="json", fail_on="error", rules=["stale"])
+    assert json.loads(out)["violations"] == [] and code == 0
+    out, code = run_check(store, config, now=NOW + H, fmt="csv", owners=["alice@example.com"])
+    assert out.splitlines()[1].startswith("overdue,") and len(out.splitlines()) == 2 and code == 0
+    out, _ = run_check(store, config, now=NOW + H, projects=["nope"])
+    assert "No violations" in out
+    out, _ = run_check(store, config, now=NOW + H)
+    assert "跟进合同" in out and "Alice" in out
