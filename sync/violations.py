@@ -151,7 +151,7 @@ def _apply(
     if snapshot_rows:
         conn.execute(violation_snapshots.insert(), snapshot_rows)
     summary = summarize(transitions)
-    log.info("policy: %s", ", ".join(f"{k} {v}" for k, v in summary.as_dict().items()))
+    log.debug("violations: %s", ", ".join(f"{k} {v}" for k, v in summary.as_dict().items()))
     return summary
 
 
