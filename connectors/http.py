@@ -221,8 +221,9 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send with retries and return the parsed JSON body (None for an empty body)."""
-        response = await self.request(method, url, params=params, json_body=json_body, headers=headers)
-        return self._parse(response)
+        # parse=True: a truncated 2xx body is retried inside the retry loop, not raised past it
+        response = await self.request(method, url, params=params, json_body=json_body, headers=headers, parse=True)
+        return response.extensions["salesync.json"]
 
     async def request(
         self,
@@ -305,7 +306,7 @@ class HttpClient:
         action = action_for(response.status_code)
         if action is None:
             if parse:
-                self._parse(response)
+                response.extensions["salesync.json"] = self._parse(response)
             return response
         message = REDACTOR(self._error_message(response))
         status = response.status_code
