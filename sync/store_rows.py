@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
@@ -89,16 +89,22 @@ def json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
-def _hash(parts: Iterable[object]) -> str:
-    return hashlib.blake2b(repr(tuple(parts)).encode("utf-8"), digest_size=16).hexdigest()
+def _hash(parts: object) -> str:
+    return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=16).hexdigest()
 
 
-def _fields_key(fields: Mapping[str, Any]) -> str:
-    return json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False) if fields else ""
+def _fields_key(fields: Mapping[str, Any]) -> object:
+    # repr of the sorted items: C-speed, and insensitive to the key order PostgreSQL's JSONB returns.
+    return sorted(fields.items()) if fields else None
 
 
 def _person_key(p: Person | None) -> tuple[str, str | None, str | None, str | None] | None:
     return None if p is None else (p.id, p.name, p.email, p.handle)
+
+
+_SPECIAL: Final = frozenset({"owner", "assignees", "fields", "status"})
+_TASK_PLAIN: Final = tuple(k for k in Task.model_fields if k not in _SPECIAL)
+_PROJECT_PLAIN: Final = tuple(k for k in SalesProject.model_fields if k not in _SPECIAL)
 
 
 def task_hash(task: Task) -> str:
@@ -107,22 +113,32 @@ def task_hash(task: Task) -> str:
     Cheaper than ``Task.content_hash`` (which serialises to JSON first): an unchanged re-upsert is
     mostly this function, so it decides how fast "nothing changed" is.
     """
-    values = dict(task.__dict__)
-    values["owner"] = _person_key(task.owner)
-    values["assignees"] = tuple(_person_key(p) for p in task.assignees)
-    values["fields"] = _fields_key(task.fields)
-    return _hash(values.values())
+    d = task.__dict__
+    return _hash(
+        (
+            *[d[k] for k in _TASK_PLAIN],
+            task.status.value,
+            _person_key(task.owner),
+            tuple(_person_key(p) for p in task.assignees),
+            _fields_key(task.fields),
+        )
+    )
 
 
 def project_hash(project: SalesProject) -> str:
-    values = dict(project.__dict__)
-    values["owner"] = _person_key(project.owner)
-    values["fields"] = _fields_key(project.fields)
-    return _hash(values.values())
+    d = project.__dict__
+    return _hash(
+        (
+            *[d[k] for k in _PROJECT_PLAIN],
+            project.status.value,
+            _person_key(project.owner),
+            _fields_key(project.fields),
+        )
+    )
 
 
 def person_hash(person: Person) -> str:
-    return _hash(_person_key(person) or ())
+    return _hash(_person_key(person))
 
 
 def person_json(p: Person | None) -> dict[str, Any] | None:

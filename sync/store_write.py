@@ -7,7 +7,7 @@ executemany). An unchanged record costs a hash and a row of a SELECT, and writes
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -61,11 +61,18 @@ def upsert(
     """Batched ``INSERT ... ON CONFLICT (keys) DO UPDATE`` of every column but ``keys`` and ``keep``."""
     if not rows:
         return
-    ins: Any = dialect_insert(conn, table)
     skip = set(keys) | set(keep)
+    ins: Any = dialect_insert(conn, table)
     update = {c: ins.excluded[c] for c in rows[0] if c not in skip}
     stmt = ins.on_conflict_do_update(index_elements=list(keys), set_=update) if update else ins
     conn.execute(stmt, list(rows))
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Plain batched INSERT (executemany: psycopg pipelines it, sqlite3 loops in C)."""
+    if not rows:
+        return
+    conn.execute(table.insert(), list(rows))
 
 
 def ensure_source(conn: Connection, source: str, kind: str, now: datetime) -> None:
@@ -83,6 +90,7 @@ def write_tasks(
     *,
     now: datetime,
     run_id: int | None,
+    after_upsert: Callable[[Connection, int], None] | None = None,
 ) -> UpsertCounts:
     by_id: dict[str, Task] = {}
     for task in tasks:
@@ -111,6 +119,8 @@ def write_tasks(
     history = _history_rows(conn, source, changed_ids, rows, now=now, run_id=run_id)
 
     upsert(conn, t.tasks, list(rows.values()), ["source", "id"], keep=["first_seen"])
+    if after_upsert is not None:
+        after_upsert(conn, len(new_ids))
     for part in chunks(changed_ids):
         conn.execute(
             delete(t.task_assignees).where(
@@ -123,11 +133,11 @@ def write_tasks(
     people = [r for tid in rows for r in assignee_rows(by_id[tid])]
     labels = [r for tid in rows for r in label_rows(by_id[tid])]
     if people:
-        conn.execute(t.task_assignees.insert(), people)
+        insert_many(conn, t.task_assignees, people)
     if labels:
-        conn.execute(t.task_labels.insert(), labels)
+        insert_many(conn, t.task_labels, labels)
     if history:
-        conn.execute(t.task_history.insert(), history)
+        insert_many(conn, t.task_history, history)
     return UpsertCounts(new=len(new_ids), changed=len(changed_ids), unchanged=unchanged)
 
 
@@ -222,7 +232,7 @@ def write_quarantine(
         for q in records
     ]
     if rows:
-        conn.execute(t.quarantine.insert(), rows)
+        insert_many(conn, t.quarantine, rows)
     return len(rows)
 
 
