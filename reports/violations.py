@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, literal, select
@@ -19,14 +19,10 @@ def owner_key(source: Any, owner_id: Any, owner_email: Any) -> ColumnElement[Any
     return func.coalesce(func.lower(owner_email), literal("id:") + source + literal(":") + owner_id)
 
 
-def _owner_name(owner: Any, email: str | None, names: Mapping[str, str]) -> str | None:
+def _owner_name(name: str | None, email: str | None, names: Mapping[str, str]) -> str | None:
     if email and email.lower() in names:
         return names[email.lower()]
-    if isinstance(owner, dict):
-        name = owner.get("name") or owner.get("email")
-        if name:
-            return str(name)
-    return email
+    return name or email
 
 
 def fetch_violations(
@@ -50,7 +46,7 @@ def fetch_violations(
             v.task_id,
             v.project_id,
             v.title,
-            v.owner,
+            v.owner["name"].as_string(),
             v.owner_email,
             v.message,
             v.due_date,
@@ -66,27 +62,42 @@ def fetch_violations(
     )
     rows: list[ViolationRow] = []
     by_key: dict[str | None, list[ViolationRow]] = {}
-    for r in conn.execute(query).mappings():
-        first_seen = to_utc(r["first_seen"])
-        assert first_seen is not None
+    for (
+        rule,
+        sev,
+        src,
+        tid,
+        pid,
+        title,
+        oname,
+        oemail,
+        msg,
+        due,
+        seen,
+        url,
+        ttitle,
+        project,
+        okey,
+    ) in conn.execute(query):
+        first_seen = seen.replace(tzinfo=UTC) if seen.tzinfo is None else seen.astimezone(UTC)
         row = ViolationRow(
-            rule=r["rule"],
-            severity=r["severity"],
-            source=r["source"],
-            task_id=r["task_id"],
-            project_id=r["project_id"],
-            project=r["project"],
-            title=r["title"] or r["task_title"],
-            owner=_owner_name(r["owner"], r["owner_email"], names),
-            owner_email=r["owner_email"],
-            url=r["url"],
-            message=r["message"],
-            due_date=r["due_date"],
+            rule=rule,
+            severity=sev,
+            source=src,
+            task_id=tid,
+            project_id=pid,
+            project=project,
+            title=title or ttitle,
+            owner=_owner_name(oname, oemail, names),
+            owner_email=oemail,
+            url=url,
+            message=msg,
+            due_date=due,
             first_seen=first_seen,
             open_days=max(0, (now - first_seen).days),
         )
         rows.append(row)
-        items = by_key.setdefault(r["owner_key"], [])
+        items = by_key.setdefault(okey, [])
         if len(items) < detail_limit:
             items.append(row)
     counts = select(key, func.count(), func.min(v.first_seen)).select_from(joined).where(where).group_by(key)
