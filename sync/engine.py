@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from config.models import Config, SourceConfig
@@ -56,6 +57,7 @@ class SyncOptions:
     share_window: float = 300.0  # PostgreSQL workers started this close together share one round
     partition_concurrency: int = 8
     mass_delete_min: int = 5  # the guard applies from this many vanished tasks on
+    base_dir: Path | None = None  # the config file's folder: relative policy paths start here
 
 
 @dataclass
@@ -69,6 +71,7 @@ class SyncContext:
     now: datetime
     http_options: HttpOptions | None
     registry: Mapping[str, type[Connector]] | None
+    push_summary: Any = None  # set by the push step (sync.push.PushSummary)
 
 
 @dataclass
