@@ -21,10 +21,10 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from mapping.schema import Person, Task, TaskStatus  # noqa: E402
-from sync.store import Store  # noqa: E402
+from mapping.schema import Person, Task, TaskStatus
+from sync.store import Store
 
 NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
 STATUSES = list(TaskStatus)
