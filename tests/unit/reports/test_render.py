@@ -108,3 +108,16 @@ def test_chinese_rule_names_and_messages(demo: Engine) -> None:
     assert "已逾期" in text and "缺少负责人" in text and "任务没有截止日期" in text
     assert "2026年11月27日" in text
     assert subject(_report(demo, "zh-CN")) == "销售项目报告 — 全公司 — 2026年11月27日"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+@pytest.mark.parametrize("fmt", list(EXTENSIONS))
+def test_an_empty_store_renders_in_every_format(builder: object, fmt: str, locale: str) -> None:
+    from reports.sample import StoreBuilder
+
+    assert isinstance(builder, StoreBuilder)
+    report = build_report(builder.engine, Scope.company(), now=NOW, locale=locale)
+    out = render(report, fmt)
+    assert out
+    if fmt in ("text", "md", "html"):
+        assert ("No open violations." if locale == "en" else "没有未解决的违规。") in out
