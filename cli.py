@@ -1,10 +1,519 @@
-"""The salesync command line: parse, load config, call one function, render, map to an exit code."""
+"""The salesync command line: parse, load config, call one function, render, map to an exit code.
+
+Layout (add a command as its own section at the end, using the helpers at the top):
+``App`` is the context object (lazy config and store), ``SalesyncGroup`` turns every
+``SalesyncError`` into ``error: <message>`` on one line with its exit code (a traceback only with
+``-v``). Exit codes (DESIGN.md): 0 done, 1 violations at/above --fail-on, 2 usage/config error,
+3 some source failed, 4 another run holds the lock.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import IO, Any, Final, TypeVar
+
 import click
+from pydantic import SecretStr
+
+from config.models import Config, SourceConfig
+from connectors.http import REDACTOR, RedactingFilter
+from errors import ConfigError, SalesyncError
+
+log = logging.getLogger("salesync")
+
+EXIT_OK: Final = 0
+EXIT_VIOLATIONS: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_SOURCE_FAILED: Final = 3
+EXIT_LOCKED: Final = 4
+
+DEFAULT_CONFIG: Final = "salesync.yaml"
+CSV_DANGEROUS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """salesync: sync sales-project tasks, enforce the policy, push flags, report to managers."""
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+class App:
+    """What every command gets (``@pass_app``): options, and the config and store, loaded lazily."""
+
+    def __init__(self, config_path: Path, database: str | None, verbose: int, quiet: bool) -> None:
+        self.config_path = config_path
+        self.database_option = database
+        self.verbose = verbose
+        self.quiet = quiet
+        self._config: Config | None = None
+        self._store: Any = None
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the CLI is the edge
+
+    def config(self) -> Config:
+        if self._config is None:
+            from config.loader import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def has_config(self) -> bool:
+        return self.config_path.is_file()
+
+    @property
+    def database_url(self) -> str:
+        """--database / SALESYNC_DATABASE_URL, else the config's ``database``, else a file beside it."""
+        from sync.db import default_database_url, resolve_database_url
+
+        if self.database_option:
+            return self.database_option
+        if self.has_config():
+            from config.loader import read_database_url
+
+            configured = (
+                self._config.database if self._config is not None else read_database_url(self.config_path)
+            )
+            if configured:
+                return resolve_database_url(configured, self.config_path.resolve().parent)
+        return default_database_url(self.config_path)
+
+    def store(self) -> Any:
+        """The ``sync.store.Store`` (migrations applied on first use)."""
+        if self._store is None:
+            from sync.store import Store
+
+            self._store = Store.open(self.database_url)
+        return self._store
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def one_line(text: str) -> str:
+    return REDACTOR(" ".join(part.strip() for part in str(text).splitlines() if part.strip()))
+
+
+class SalesyncGroup(click.Group):
+    """Catches ``SalesyncError`` for every command below it: one line on stderr, its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SalesyncError as exc:
+            app = ctx.find_object(App)
+            if app is not None and app.verbose:
+                click.echo(REDACTOR("".join(traceback.format_exception(exc))).rstrip(), err=True)
+            click.echo(f"error: {one_line(str(exc))}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """``--log-format json``: one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = REDACTOR(self.formatException(record.exc_info))
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(verbose: int, quiet: bool, fmt: str) -> None:
+    """One stderr handler on the root logger, secrets scrubbed before any formatter sees them."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_salesync", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._salesync = True  # type: ignore[attr-defined]
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        JsonLogFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Alembic and httpx talk a lot at INFO; their detail is for -vv.
+    for name in ("alembic", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@contextmanager
+def output_stream(out: Path | None) -> Iterator[IO[str]]:
+    """stdout, or a file written beside its target and renamed into place (never half-written)."""
+    if out is None:
+        yield sys.stdout
+        return
+    target = out.expanduser()
+    if not target.parent.is_dir():
+        raise ConfigError(f"directory {target.parent} does not exist", key="--out")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell: nested values as JSON; a leading = + - @ (formula) neutralised with an apostrophe."""
+    if value is None:
+        text = ""
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict | list | tuple):
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    else:
+        text = str(value)
+    return f"'{text}" if text.startswith(CSV_DANGEROUS) else text
+
+
+def secret_keys(model: SourceConfig) -> list[str]:
+    """Names of the source's secret settings (their values are never shown)."""
+    out: list[str] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr) or (hasattr(value, "model_fields") and _has_secret(value)):
+            out.append(name)
+    return out
+
+
+def _has_secret(model: Any) -> bool:
+    return any(isinstance(getattr(model, n), SecretStr) for n in type(model).model_fields)
+
+
+def installed_kinds() -> dict[str, str]:
+    from connectors.base import ENTRY_POINT_GROUP
+
+    return {ep.name: ep.value for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)}
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync
+# ---------------------------------------------------------------------------------------------
+
+
+@click.group(
+    cls=SalesyncGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SALESYNC_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="Config file (env SALESYNC_CONFIG).",
+)
+@click.option(
+    "--database",
+    envvar="SALESYNC_DATABASE_URL",
+    metavar="URL",
+    help="Database URL (env SALESYNC_DATABASE_URL). Default: the config's `database`, else salesync.db beside it.",
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-vv: debug); tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.version_option(package_name="salesync")
+@click.pass_context
+def main(
+    ctx: click.Context, config_path: Path, database: str | None, verbose: int, quiet: bool, log_format: str
+) -> None:
+    """salesync: sync sales-project tasks, enforce the policy, push flags, report to managers.
+
+    \b
+    Examples:
+      salesync init                       # write salesync.yaml and policy.yaml here
+      salesync config check --online      # validate, then sign in to every source
+      salesync sync                       # the cron job
+      salesync --config /etc/salesync.yaml export --format csv --out tasks.csv
+    """
+    setup_logging(verbose, quiet, log_format)
+    app = App(config_path, database, verbose, quiet)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync init [DIR]
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(directory: Path, force: bool) -> None:
+    """Write a commented starter config (salesync.yaml) and the default policy (policy.yaml).
+
+    \b
+    Example:
+      salesync init ~/salesync && cd ~/salesync && salesync config check
+    """
+    package = resources.files("config")
+    wanted = [("salesync.example.yaml", "salesync.yaml"), ("policy.default.yaml", "policy.yaml")]
+    files = [(package / src, directory / dst) for src, dst in wanted if (package / src).is_file()]
+    clashes = [str(dst) for _, dst in files if dst.exists()]
+    if clashes and not force:
+        raise ConfigError(
+            f"{', '.join(clashes)} already exist{'s' if len(clashes) == 1 else ''} (use --force to overwrite)"
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for src, dst in files:
+            dst.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    for _, dst in files:
+        click.echo(f"wrote {dst}")
+    click.echo("next: set the ${...} environment variables, then `salesync config check --online`")
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync config check [--online]
+# ---------------------------------------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the config file."""
+
+
+@config_group.command("check")
+@click.option("--online", is_flag=True, help="Also sign in to every source.")
+@pass_app
+def config_check(app: App, online: bool) -> None:
+    """Validate the config (and the database URL); print a summary with secrets masked.
+
+    \b
+    Examples:
+      salesync config check
+      TRELLO_KEY=... TRELLO_TOKEN=... salesync --config prod.yaml config check --online
+    Exit 2 on any mistake (one line: file, key, what is wrong); 3 when --online finds a failing source.
+    """
+    from sync.db import check_database, safe_url
+
+    cfg = app.config()
+    db_state = check_database(app.database_url)
+    click.echo(f"config: {app.config_path} ok")
+    click.echo(f"timezone: {cfg.timezone}  locale: {cfg.locale}  push: {'on' if cfg.push else 'off'}")
+    click.echo(f"database: {safe_url(app.database_url)} ({db_state})")
+    click.echo(f"sources: {len(cfg.sources)}")
+    for src in cfg.sources:
+        secrets = ", ".join(f"{k}=***" for k in secret_keys(src))
+        click.echo(f"  {src.name}  {src.type}  {src.base_url}" + (f"  {secrets}" if secrets else ""))
+    if cfg.policies is not None:
+        click.echo(f"policies: {cfg.policies if isinstance(cfg.policies, str) else 'inline'}")
+    click.echo(f"managers: {len(cfg.managers)}  people: {len(cfg.people)}")
+    if not online:
+        return
+    results = asyncio.run(_check_sources(cfg.sources))
+    failed = 0
+    for name, ok, detail in results:
+        failed += not ok
+        click.echo(f"  {name}: {'ok' if ok else 'FAILED'}: {one_line(detail)}")
+    if failed:
+        click.echo(f"error: {failed} of {len(results)} sources failed the online check", err=True)
+        raise click.exceptions.Exit(EXIT_SOURCE_FAILED)
+
+
+async def _check_sources(sources: list[SourceConfig]) -> list[tuple[str, bool, str]]:
+    from connectors.base import connector_class
+
+    async def one(src: SourceConfig) -> tuple[str, bool, str]:
+        try:
+            connector = connector_class(src.type)(src)
+        except SalesyncError as exc:
+            return src.name, False, str(exc)
+        try:
+            async with connector:
+                who = await connector.check()
+            return src.name, True, f"signed in as {who}"
+        except SalesyncError as exc:
+            return src.name, False, str(exc)
+        except Exception as exc:  # a connector bug must not hide the other sources' results
+            return src.name, False, f"{type(exc).__name__}: {exc}"
+
+    return list(await asyncio.gather(*(one(s) for s in sources)))
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync db upgrade
+# ---------------------------------------------------------------------------------------------
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Apply pending migrations (every command also does this on first use).
+
+    \b
+    Example:
+      salesync --database postgresql+psycopg://salesync@db/salesync db upgrade
+    """
+    from sync.db import open_engine, safe_url, upgrade
+
+    engine = open_engine(app.database_url)
+    try:
+        revision = upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"database {safe_url(app.database_url)} is at revision {revision}")
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync export
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.option("--include-deleted", is_flag=True, help="Also tasks that vanished from their tool.")
+@pass_app
+def export(app: App, fmt: str, sources: tuple[str, ...], out: Path | None, include_deleted: bool) -> None:
+    """Unified tasks from the store: JSON lines (Task.export() per line) or CSV (same columns).
+
+    \b
+    Examples:
+      salesync export > tasks.jsonl
+      salesync export --format csv --source trello-sales --out trello.csv
+    In CSV, owner/assignees/labels/fields are JSON, and a cell starting with = + - @ gets a
+    leading apostrophe so spreadsheets do not run it as a formula.
+    """
+    from mapping.schema import EXPORT_KEYS
+
+    store = app.store()
+    with output_stream(out) as stream:
+        writer = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        if writer is not None:
+            writer.writerow(EXPORT_KEYS)
+        for source in sources or (None,):
+            for task in store.iter_tasks(source=source, include_deleted=include_deleted):
+                data = task.export()
+                if writer is not None:
+                    writer.writerow([csv_cell(data[k]) for k in EXPORT_KEYS])
+                else:
+                    stream.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync status
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_app
+def status(app: App, fmt: str) -> None:
+    """Last runs, cursors, quarantine, outbox and violation counts.
+
+    \b
+    Examples:
+      salesync status
+      salesync status --format json | jq '.runs[0].status'
+    """
+    summary = app.store().status_summary()
+    if fmt == "json":
+        echo_json(summary)
+        return
+    click.echo(render_status(summary))
+
+
+def render_status(s: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = buf.write
+    w("runs:\n" if s["runs"] else "runs: none yet\n")
+    for r in s["runs"]:
+        full = " full" if r["full"] else ""
+        w(
+            f"  #{r['id']} {r['command']}{full} {r['started_at']} {r['status']}"
+            f" (exit {r['exit_code'] if r['exit_code'] is not None else '-'})\n"
+        )
+    w("sources:\n" if s["sources"] else "sources: none synced yet\n")
+    for name, info in s["sources"].items():
+        cur = s["cursors"].get(name, {})
+        w(f"  {name} ({info['kind']}): {info['tasks']} tasks, {info['deleted']} deleted")
+        if cur:
+            w(
+                f"; {cur['partitions']} partitions, last cursor {cur['last_updated']},"
+                f" oldest full pass {cur['oldest_full_pass'] or 'never'}"
+            )
+        w("\n")
+    quarantine = ", ".join(f"{k} {v}" for k, v in s["quarantine"].items()) or "none"
+    w(f"quarantined records: {quarantine}\n")
+    outbox = ", ".join(f"{k} {v}" for k, v in s["outbox"]["by_state"].items()) or "empty"
+    oldest = s["outbox"]["oldest_failure"]
+    w(f"outbox: {outbox}" + (f" (oldest failure {oldest})" if oldest else "") + "\n")
+    viol = "; ".join(
+        f"{state}: " + ", ".join(f"{sev} {n}" for sev, n in by.items())
+        for state, by in s["violations"].items()
+    )
+    w(f"violations: {viol or 'none'}\n")
+    return buf.getvalue().rstrip("\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync sources
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command()
+@pass_app
+def sources(app: App) -> None:
+    """Configured sources, and the connector kinds installed (entry points salesync.connectors).
+
+    \b
+    Example:
+      salesync sources
+    """
+    kinds = installed_kinds()
+    if app.has_config():
+        cfg = app.config()
+        click.echo(f"configured sources ({app.config_path}):" if cfg.sources else "configured sources: none")
+        for src in cfg.sources:
+            mark = "" if src.type in kinds else "  (kind not installed)"
+            click.echo(f"  {src.name}  {src.type}  {src.base_url}{mark}")
+    else:
+        click.echo(f"configured sources: no config at {app.config_path} (salesync init writes one)")
+    click.echo("connector kinds installed:" if kinds else "connector kinds installed: none")
+    for name, target in kinds.items():
+        click.echo(f"  {name}  {target}")

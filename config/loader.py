@@ -62,6 +62,18 @@ def load_config(
         raise _config_error(exc, shown) from None
 
 
+def read_database_url(path: Path, *, env: Mapping[str, str] | None = None) -> str | None:
+    """Only the ``database`` key (interpolated): commands that need just the store (status,
+    export) work without every source's secrets in the environment."""
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict) or raw.get("database") is None:
+        return None
+    value = interpolate(raw["database"], os.environ if env is None else env, str(path), "database")
+    if not isinstance(value, str):
+        raise ConfigError("must be a database URL string", path=str(path), key="database")
+    return value
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")

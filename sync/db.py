@@ -85,6 +85,25 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+def check_database(url: str) -> str:
+    """Validate a URL without creating anything; a short state for ``config check``."""
+    parsed = _normalise(_parse(url))
+    if parsed.get_backend_name() == "sqlite":
+        if _is_memory(parsed):
+            return "in memory"
+        _check_sqlite_path(parsed)
+        if not Path(str(parsed.database)).expanduser().exists():
+            return "will be created on first use"
+    engine = open_engine(url)
+    try:
+        revision, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
+    if revision == head:
+        return "reachable, schema up to date"
+    return f"reachable, schema at {revision or 'empty'}: migrated on first use"
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -158,12 +177,12 @@ def _check_sqlite_path(url: URL) -> None:
     path = Path(str(url.database)).expanduser()
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise ConfigError(f"database directory {parent} does not exist", key="database")
+        raise ConfigError(f"directory {parent} does not exist", key="database")
     if path.exists() and not path.is_file():
-        raise ConfigError(f"database path {path} is not a file", key="database")
+        raise ConfigError(f"{path} is not a file", key="database")
     # WAL needs to create -wal and -shm files beside the database: the directory must be writable.
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"database {path} is not writable (read-only file or directory)", key="database")
+        raise ConfigError(f"{path} is not writable (read-only file or directory)", key="database")
 
 
 def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
