@@ -1,0 +1,139 @@
+"""Migrations from an empty database, URL handling, and a property round trip through SQLite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import inspect
+
+from errors import ConfigError
+from mapping.schema import Task
+from sync import db
+from sync.store import Store
+from sync.tables import metadata
+from tests.unit.sync.test_store import BACKENDS, NOW, pg_schema_url, store_url  # noqa: F401 (fixtures)
+from tests.unit.test_schema import TASKS
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_migrations_from_empty_create_exactly_the_tables(store_url: str) -> None:  # noqa: F811
+    engine = db.open_engine(store_url)
+    try:
+        assert db.current_revision(engine) is None
+        assert db.needs_upgrade(engine)
+        assert db.upgrade(engine) == db.head_revision()
+        assert not db.needs_upgrade(engine)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+            tables = set(inspect(conn).get_table_names())
+        assert diff == []
+        assert tables == set(metadata.tables) | {"alembic_version"}
+        assert db.upgrade(engine) == db.head_revision()  # a second upgrade is a no-op
+    finally:
+        engine.dispose()
+
+
+def test_store_open_migrates_on_first_use(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    Store.open(url).close()
+    engine = db.open_engine(url)
+    assert db.current_revision(engine) == db.head_revision()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_default_and_relative_urls(tmp_path: Path) -> None:
+    assert db.default_database_url(tmp_path / "salesync.yaml") == f"sqlite:///{tmp_path / 'salesync.db'}"
+    assert db.default_database_url(None) == f"sqlite:///{Path.cwd() / 'salesync.db'}"
+    assert db.resolve_database_url("sqlite:///x/y.db", tmp_path) == f"sqlite:///{tmp_path / 'x' / 'y.db'}"
+    assert db.resolve_database_url("sqlite:////abs/y.db", tmp_path) == "sqlite:////abs/y.db"
+    pg = "postgresql+psycopg://u:p@h/db"
+    assert db.resolve_database_url(pg, tmp_path) == pg
+    assert db.safe_url(pg) == "postgresql+psycopg://u:***@h/db"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "database URL is empty"),
+        ("not a url", "not a database URL"),
+        ("oracle://x@h/db", "unsupported database 'oracle'"),
+        ("sqlite:////no/such/dir/x.db", "directory /no/such/dir does not exist"),
+        ("postgresql://salesync:hunter2-pw@127.0.0.1:1/x", "cannot connect"),
+    ],
+    ids=["empty", "garbage", "unsupported", "missing-dir", "refused-postgresql"],
+)
+def test_bad_urls_are_one_line_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        db.open_engine(url)
+    text = str(info.value)
+    assert message in text and "\n" not in text and "hunter2-pw" not in text
+
+
+def test_a_directory_is_not_a_database(tmp_path: Path) -> None:
+    (tmp_path / "d.db").mkdir()
+    with pytest.raises(ConfigError, match="is not a file"):
+        db.open_engine(f"sqlite:///{tmp_path / 'd.db'}")
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only directories"
+)
+def test_read_only_directory(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match="not writable"):
+            db.open_engine(f"sqlite:///{ro / 'x.db'}")
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def test_check_database_writes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert db.check_database(url) == "will be created on first use"
+    assert list(tmp_path.iterdir()) == []
+    Store.open(url).close()
+    assert db.check_database(url) == "reachable, schema up to date"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(TASKS, min_size=1, max_size=5, unique_by=lambda t: t.id))
+def test_any_task_survives_the_store(tmp_path: Path, tasks: list[Task]) -> None:
+    """Whatever the schema allows comes back equal (labels and assignees deduplicated, as SQL sets)."""
+    db_file = tmp_path / "prop.db"
+    db_file.unlink(missing_ok=True)
+    store = Store.open(f"sqlite:///{db_file}")
+    try:
+        normalised = [
+            t.model_copy(
+                update={
+                    "source": "s",
+                    "labels": tuple(dict.fromkeys(t.labels)),
+                    "assignees": tuple(
+                        {p.id: p for p in reversed(t.assignees)}[i]
+                        for i in dict.fromkeys(p.id for p in t.assignees)
+                    ),
+                }
+            )
+            for t in tasks
+        ]
+        counts = store.write_page("s", "x", "p", tasks=normalised, now=NOW)
+        assert counts.new == len(normalised)
+        back = {t.id: t for t in store.iter_tasks()}
+        for task in normalised:
+            got = back[task.id]
+            assert got.export() == task.export()
+        assert store.write_page("s", "x", "p", tasks=normalised, now=NOW).unchanged == len(normalised)
+    finally:
+        store.close()
