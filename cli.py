@@ -517,3 +517,50 @@ def sources(app: App) -> None:
     click.echo("connector kinds installed:" if kinds else "connector kinds installed: none")
     for name, target in kinds.items():
         click.echo(f"  {name}  {target}")
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync push
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command("push")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@pass_app
+def push(app: App, dry_run: bool, fmt: str, sources: tuple[str, ...]) -> None:
+    """Apply pending outbox actions (labels/tags, comments, status) to the tools.
+
+    At most ``max_writes_per_run`` writes (default 200); the rest wait for the next run.
+    Exit 3 when some action failed (see ``salesync status``).
+
+    \b
+    Examples:
+      salesync push --dry-run
+      salesync push --source trello-sales --format json
+    """
+    from sync.lock import run_lock
+    from sync.push import push_pending, render_text
+
+    cfg = app.config()
+    store = app.store()
+    now = app.now()
+    if dry_run:
+        summary = asyncio.run(push_pending(cfg, store.engine, now=now, sources=sources, dry_run=True))
+    else:
+        with run_lock(app.database_url):
+            run_id = store.start_run("push", full=False, worker=None, now=now)
+            summary = asyncio.run(push_pending(cfg, store.engine, now=now, sources=sources, run_id=run_id))
+            data = {k: v for k, v in summary.to_dict().items() if k != "outcomes"}
+            code = EXIT_SOURCE_FAILED if summary.failed else EXIT_OK
+            store.finish_run(
+                run_id, status="partial" if summary.failed else "ok", exit_code=code, receipt={"push": data},
+                now=app.now(),
+            )
+    if fmt == "json":
+        echo_json(summary.to_dict())
+    else:
+        click.echo(render_text(summary))
+    if summary.failed and not dry_run:
+        click.get_current_context().exit(EXIT_SOURCE_FAILED)

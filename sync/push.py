@@ -212,7 +212,17 @@ class _Applier:
 
     async def send(self, connector: Connector, e: Entry) -> None:
         recheck = e.attempts > 0 and not e.params.get(_NOT_SENT)
-        self._set(e, attempts=e.attempts + 1)  # committed before the send: a crash now means "maybe landed"
+        # Claim it: committed before the send (a crash from here on means "maybe landed"), and
+        # only if no other run bumped it since we read it (PostgreSQL workers share the outbox).
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(outbox)
+                .where(outbox.c.id == e.id, outbox.c.attempts == e.attempts, outbox.c.state == e.state)
+                .values(attempts=e.attempts + 1, updated_at=self.now)
+            ).rowcount
+        if claimed != 1:
+            self.summary.add(_outcome(e, "skipped", "taken by another run"))
+            return
         self.summary.writes += 1
         action = PushAction(
             source=e.source,
