@@ -551,7 +551,9 @@ def push(app: App, dry_run: bool, fmt: str, sources: tuple[str, ...]) -> None:
     else:
         with run_lock(app.database_url):
             run_id = store.start_run("push", full=False, worker=None, now=now)
-            summary = asyncio.run(push_pending(cfg, store.engine, now=now, sources=sources, run_id=run_id))
+            summary = asyncio.run(
+                push_pending(cfg, store.engine, now=now, sources=sources, run_id=run_id, clock=app.clock)
+            )
             data = {k: v for k, v in summary.to_dict().items() if k != "outcomes"}
             code = EXIT_SOURCE_FAILED if summary.failed else EXIT_OK
             store.finish_run(

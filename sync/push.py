@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -36,6 +36,8 @@ from sync.outbox import MAX_ATTEMPTS
 from sync.tables import outbox, tasks, violations
 
 log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
 
 DEFAULT_MAX_WRITES: Final = 200
 TASKS_IN_FLIGHT: Final = 16  # per source; the connector's limiter caps the real write concurrency
@@ -138,16 +140,25 @@ def load_pending(
 
 
 class _Applier:
-    def __init__(self, engine: Engine, max_writes: int, now: datetime, run_id: int | None) -> None:
+    def __init__(
+        self, engine: Engine, max_writes: int, now: datetime, run_id: int | None, clock: Clock | None
+    ) -> None:
         self.engine = engine
         self.budget = max_writes
-        self.now = now
+        self._now = now
+        self._clock = clock
         self.run_id = run_id
         self.summary = PushSummary()
         # Flag writes of one board/project go one at a time: a label/tag created on first use
         # must exist (and be in the connector's cache) before the next write looks for it, or two
         # concurrent first uses create it twice.
         self._flag_locks: dict[tuple[str, str | None], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @property
+    def now(self) -> datetime:
+        """The run's ``now``, or the injected clock's reading (``applied_at`` is then the moment the
+        tool answered, which lets activity-based rules recognise salesync's own edits)."""
+        return self._clock() if self._clock is not None else self._now
 
     # -- bookkeeping (each a short transaction of its own, committed before the next send) ----
     def _set(self, e: Entry, **values: Any) -> None:
@@ -300,6 +311,7 @@ async def apply_outbox(
     now: datetime,
     run_id: int | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    clock: Clock | None = None,
 ) -> PushSummary:
     """Send the pending outbox actions of the given sources (by source name), oldest first.
 
@@ -307,7 +319,7 @@ async def apply_outbox(
     database. Actions of sources not in ``connectors`` or of read-only connectors stay pending.
     """
     entries = load_pending(engine, max_attempts=max_attempts)
-    applier = _Applier(engine, max_writes, now, run_id)
+    applier = _Applier(engine, max_writes, now, run_id, clock)
     summary = applier.summary
     summary.dry_run = dry_run
     summary.considered = len(entries)
@@ -391,13 +403,20 @@ async def push_pending(
     run_id: int | None = None,
     http_options: HttpOptions | None = None,
     registry: Mapping[str, type[Connector]] | None = None,
+    clock: Clock | None = None,
 ) -> PushSummary:
     """``salesync push``: apply the pending outbox of the (selected) sources, capped at the config's
     ``max_writes_per_run``; connectors are opened and closed here."""
     connectors = build_connectors(config, only=sources, http_options=http_options, registry=registry)
     try:
         return await apply_outbox(
-            engine, connectors, dry_run=dry_run, max_writes=config.max_writes_per_run, now=now, run_id=run_id
+            engine,
+            connectors,
+            dry_run=dry_run,
+            max_writes=config.max_writes_per_run,
+            now=now,
+            run_id=run_id,
+            clock=clock,
         )
     finally:
         for conn in connectors.values():

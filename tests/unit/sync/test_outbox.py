@@ -328,3 +328,13 @@ async def test_unchanged_since_our_read_is_written_even_if_the_raw_looks_fixed(e
     fake = FakeConnector({"t1": before})
     s = await apply_outbox(engine, {SRC: fake}, now=NOW)
     assert s.applied == 2 and s.superseded == 0
+
+
+async def test_injected_clock_stamps_the_moment_of_each_write(engine: Engine) -> None:
+    add_task(engine, "t1")
+    add_violation(engine, "t1")
+    plan(engine)
+    ticks = iter(NOW + timedelta(seconds=i) for i in range(100))
+    await apply_outbox(engine, {SRC: FakeConnector()}, now=NOW, clock=lambda: next(ticks))
+    stamps = [r["applied_at"] for r in rows(engine)]
+    assert all(s is not None and s.replace(tzinfo=UTC) > NOW for s in stamps) and len(set(stamps)) == 2
