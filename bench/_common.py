@@ -1,0 +1,164 @@
+"""Shared plumbing of the comparison benches: the two simulators (built by the per-connector
+benches' own helpers), fresh rate-limit windows per contender, and a child-process runner that
+measures each contender in its own interpreter (wall time reported by the child, peak RSS from
+``os.wait4``'s rusage, requests from the simulators' request log).
+
+A contender module exposes ``run(spec: dict) -> dict`` and ends with ``child_main(run)``; it is
+started as ``python -m bench.<name> '<spec json>'`` and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.asana_sync import build_sim  # noqa: E402  (the Asana bench's simulator set-up)
+from simulators import trello as trello_sim  # noqa: E402
+from simulators.asana import WORKSPACE, AsanaSim  # noqa: E402
+from simulators.base import SimServer, WindowLimiter  # noqa: E402
+from simulators.trello import TrelloSim  # noqa: E402
+
+# The published limits (docs/reference/apis.md): Trello 100 per 10 s per token, Asana 1,500/min
+# (paid plan) and 50 GETs in flight per token.
+TRELLO_LIMIT: tuple[int, float] = (100, 10.0)
+ASANA_LIMIT: tuple[int, float] = (1500, 60.0)
+ASANA_READ_CONCURRENCY = 50
+TRELLO_SEED = 42  # as bench/trello_sync.py
+
+
+@dataclass
+class Limits:
+    trello: tuple[int, float] | None = TRELLO_LIMIT
+    asana: tuple[int, float] | None = ASANA_LIMIT
+
+
+@dataclass
+class Sims:
+    """Both simulators served on loopback in this process; children talk to them over HTTP."""
+
+    trello: TrelloSim
+    asana: AsanaSim
+    trello_server: SimServer
+    asana_server: SimServer
+    limits: Limits = field(default_factory=Limits)
+
+    def spec(self, **extra: Any) -> dict[str, Any]:
+        """What a child needs to reach both simulators (loopback URLs and the simulators' tokens)."""
+        return {
+            "trello_url": self.trello_server.url,
+            "trello_key": trello_sim.KEY,
+            "trello_token": trello_sim.TOKEN,
+            "asana_url": self.asana_server.url,
+            "asana_token": self.asana.token,
+            "workspace": WORKSPACE,
+            "trello_limit": self.limits.trello,
+            "asana_limit": self.limits.asana,
+            **extra,
+        }
+
+    def set_latency(self, seconds: float) -> None:
+        self.trello_server.latency = seconds
+        self.asana_server.latency = seconds
+
+    def reset(self) -> None:
+        """Empty the request logs and start every contender with fresh rate-limit windows."""
+        self.trello_server.reset_log()
+        self.asana_server.reset_log()
+        self.trello.token_limiter = WindowLimiter(*self.limits.trello) if self.limits.trello else None
+        self.asana.limiter = WindowLimiter(*self.limits.asana) if self.limits.asana else None
+
+    def requests(self) -> tuple[int, int]:
+        """(requests, of which answered 429) since the last :meth:`reset`, both simulators."""
+        log = [*self.trello_server.log, *self.asana_server.log]
+        return len(log), sum(1 for e in log if e.status == 429)
+
+    def minimum_requests(self) -> int:
+        return trello_sim.minimum_requests(len(self.trello.boards)) + self.asana.minimum_requests()
+
+
+@contextmanager
+def serve_sims(boards: int, cards: int, projects: int, tasks: int, limits: Limits | None = None) -> Iterator[Sims]:
+    limits = limits or Limits()
+    trello = TrelloSim(seed=TRELLO_SEED, boards=boards, cards_per_board=cards)
+    asana = build_sim(projects, tasks)
+    with trello.serve() as ts:
+        aserver = asana.serve()
+        try:
+            sims = Sims(trello, asana, ts, aserver, limits)
+            sims.reset()
+            yield sims
+        finally:
+            aserver.stop()
+
+
+@dataclass
+class ChildResult:
+    name: str
+    seconds: float  # the child's own measure of the sync (after its imports)
+    peak_rss_mb: float
+    requests: int = 0
+    rate_limited: int = 0
+    ok: bool = True
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def run_child(name: str, module: str, spec: dict[str, Any], sims: Sims | None = None) -> ChildResult:
+    """Run ``python -m module spec`` to completion; its peak RSS comes from ``wait4``."""
+    if sims is not None:
+        sims.reset()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, json.dumps(spec)], cwd=ROOT, stdout=out, stderr=err, env=env
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        outer = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    requests, limited = sims.requests() if sims is not None else (0, 0)
+    rss = usage.ru_maxrss / 1024  # kB on Linux
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
+        return ChildResult(name, outer, rss, requests, limited, ok=False, error=f"exit {proc.returncode}: {tail}")
+    data = json.loads(lines[-1])
+    return ChildResult(
+        name,
+        float(data.pop("seconds")),
+        rss,
+        requests,
+        limited,
+        ok=bool(data.pop("ok", True)),
+        data=data,
+        error=str(data.pop("error", "")),
+    )
+
+
+def child_main(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Entry point of a contender module: spec from argv[1], one JSON line out."""
+    spec = json.loads(sys.argv[-1])
+    started = time.perf_counter()
+    result = fn(spec)
+    result.setdefault("seconds", time.perf_counter() - started)
+    print(json.dumps(result), flush=True)
+
+
+def fmt_ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.2f}x" if floor else "-"
