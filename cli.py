@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -336,6 +337,10 @@ def config_check(app: App, online: bool) -> None:
         click.echo(f"  {src.name}  {src.type}  {src.base_url}" + (f"  {secrets}" if secrets else ""))
     if cfg.policies is not None:
         click.echo(f"policies: {cfg.policies if isinstance(cfg.policies, str) else 'inline'}")
+    from policy.load import load_policy  # validates every rule and compiles the CEL ones (ConfigError)
+
+    policy_rules = load_policy(cfg.policies, base_dir=app.config_path.resolve().parent).rule_ids
+    click.echo(f"policy rules on: {len(policy_rules)}")
     click.echo(f"managers: {len(cfg.managers)}  people: {len(cfg.people)}")
     if not online:
         return
@@ -566,3 +571,282 @@ def push(app: App, dry_run: bool, fmt: str, sources: tuple[str, ...]) -> None:
         click.echo(render_text(summary))
     if summary.failed and not dry_run:
         click.get_current_context().exit(EXIT_SOURCE_FAILED)
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync check
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command("check")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
+@click.option(
+    "--fail-on", type=click.Choice(["warning", "error"]), help="Exit 1 when an open violation is at or above this."
+)
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--project", "projects", multiple=True, metavar="ID", help="Only this project id (repeatable).")
+@click.option("--owner", "owners", multiple=True, metavar="WHO", help="Only this owner: email, name or id (repeatable).")
+@click.option("--rule", "rules", multiple=True, metavar="ID", help="Only this rule id (repeatable).")
+@pass_app
+def check(
+    app: App,
+    fmt: str,
+    fail_on: str | None,
+    sources: tuple[str, ...],
+    projects: tuple[str, ...],
+    owners: tuple[str, ...],
+    rules: tuple[str, ...],
+) -> None:
+    """Evaluate the policy over the store, record what is new / persisting / resolved, and list the
+    open and waived violations.
+
+    \b
+    Examples:
+      salesync check
+      salesync check --format json --fail-on error
+      salesync check --owner wang.min@example.com --rule overdue --format csv > overdue.csv
+    """
+    import shutil
+
+    from sync.lock import run_lock
+    from sync.violations import run_check
+
+    cfg = app.config()
+    store = app.store()
+    with run_lock(app.database_url):
+        out, code = run_check(
+            store,
+            cfg,
+            now=app.now(),
+            fmt=fmt,
+            fail_on=fail_on,
+            sources=sources,
+            projects=projects,
+            owners=owners,
+            rules=rules,
+            base_dir=app.config_path.resolve().parent,
+            width=shutil.get_terminal_size((120, 24)).columns,
+            color=fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ,
+        )
+    click.echo(out, nl=False)
+    if code:
+        click.get_current_context().exit(EXIT_VIOLATIONS)
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync sync / salesync import
+# ---------------------------------------------------------------------------------------------
+
+
+class LiveProgress:
+    """Partitions done per source and records/s, drawn by rich on a terminal only."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[records]} records ({task.fields[rate]}/s)"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.records: dict[str, int] = {}
+
+    def __call__(self, event: str, data: Any) -> None:
+        source = data.get("source", "")
+        if event == "source_start":
+            self.records[source] = 0
+            self.tasks[source] = self.progress.add_task(source, total=None, records=0, rate=0)
+        elif event == "partitions":
+            self.progress.update(self.tasks[source], total=data["total"])
+        elif event == "partition_done":
+            self.records[source] += int(data.get("fetched") or 0)
+            task = self.progress.tasks[self.tasks[source]]
+            rate = int(self.records[source] / task.elapsed) if task.elapsed else 0
+            self.progress.update(self.tasks[source], advance=1, records=self.records[source], rate=rate)
+        elif event == "source_done":
+            self.progress.update(self.tasks[source], description=f"{source} [{data.get('status')}]")
+
+
+def render_receipt(receipt: dict[str, Any]) -> str:
+    """A short, human summary of a run's completeness receipt."""
+    lines = [f"run {receipt.get('run_id')} ({receipt.get('command')}{', full' if receipt.get('full') else ''})"]
+    for name, src in receipt.get("sources", {}).items():
+        t = src.get("totals", {})
+        lines.append(
+            f"  {name} [{src['status']}]: {t.get('fetched', 0)} fetched, {t.get('new', 0)} new, "
+            f"{t.get('changed', 0)} changed, {t.get('unchanged', 0)} unchanged, {t.get('deleted', 0)} deleted, "
+            f"{t.get('quarantined', 0)} quarantined; {src.get('requests', 0)} requests, "
+            f"{src.get('retries', 0)} retries, {src.get('rate_limit_waits', 0)} rate-limit waits"
+        )
+        if src.get("error"):
+            lines.append(f"    error: {src['error']}")
+        for skip in src.get("skipped", []):
+            lines.append(f"    skipped {skip.get('resource')}: HTTP {skip.get('status')} {skip.get('reason')}")
+        for pid, part in src.get("partitions", {}).items():
+            if part.get("status") in ("failed", "warning", "skipped"):
+                why = part.get("error") or "; ".join(part.get("warnings", []))
+                lines.append(f"    {pid} [{part['status']}]: {why}")
+    if receipt.get("policy"):
+        lines.append("  policy: " + ", ".join(f"{k} {v}" for k, v in receipt["policy"].items()))
+    if receipt.get("push"):
+        push = receipt["push"]
+        lines.append(
+            "  push: "
+            + ", ".join(f"{k} {push[k]}" for k in ("planned", "would_write", "applied", "unchanged", "failed", "deferred") if k in push)
+            + (" (dry run: nothing written)" if push.get("dry_run") else "")
+        )
+    lines.extend(f"  warning: {w}" for w in receipt.get("warnings", []))
+    return "\n".join(lines)
+
+
+def run_job(app: App, options: Any, fmt: str | None) -> None:
+    """Run the engine under the run lock, show the receipt, exit with its code."""
+    from sync.engine import run_sync
+    from sync.lock import run_lock
+    from sync.steps import default_steps
+
+    cfg = app.config()
+    for name in options.sources:
+        cfg.source(name)  # an unknown name is a ConfigError naming the configured ones
+    tty = sys.stderr.isatty() and not app.quiet and fmt != "json"
+    live = LiveProgress() if tty else None
+    store = app.store()
+    with run_lock(app.database_url):
+        options = dataclasses.replace(options, base_dir=app.config_path.resolve().parent)
+        if live is not None:
+            with live.progress:
+                result = asyncio.run(run_sync(cfg, store, options, clock=app.clock, progress=live, post_steps=default_steps()))
+        else:
+            result = asyncio.run(run_sync(cfg, store, options, clock=app.clock, post_steps=default_steps()))
+    if fmt == "json":
+        echo_json(result.receipt)
+    elif fmt == "text" or tty:
+        click.echo(render_receipt(result.receipt))
+    click.get_current_context().exit(result.exit_code)
+
+
+@main.command("sync")
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--full", is_flag=True, help="Full pass: re-read everything, reconcile deletions.")
+@click.option("--push/--no-push", default=None, help="Write flags/comments to the tools (default: config `push`).")
+@click.option("--dry-run", is_flag=True, help="Show the remote writes that would be made; write none.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+    help="Print the run's receipt (default: a summary on a terminal, nothing under cron).",
+)
+@click.option("--worker", envvar="SALESYNC_WORKER", help="Worker name for PostgreSQL leases (default host:pid).")
+@pass_app
+def sync_command(
+    app: App, sources: tuple[str, ...], full: bool, push: bool | None, dry_run: bool, fmt: str | None,
+    worker: str | None,
+) -> None:
+    """The cron job: pull -> map -> store -> policy -> outbox -> push.
+
+    Incremental by default (cursors per board/project); a full pass runs on its own every
+    ``full_sync_every_hours`` and with --full. On SQLite one run at a time (exit 4 if another
+    holds the lock); on PostgreSQL any number of workers share the boards/projects.
+    Exit 0 done, 3 some source/partition failed or looked suspicious (see the receipt).
+
+    \b
+    Examples:
+      salesync sync
+      salesync sync --source trello-sales --full
+      salesync sync --push --format json
+      */15 * * * *  cd /srv/salesync && .venv/bin/salesync sync -q
+    """
+    from sync.engine import SyncOptions
+
+    opts = SyncOptions(command="sync", sources=sources, full=full, push=push, dry_run=dry_run)
+    run_job(app, dataclasses.replace(opts, worker=worker) if worker else opts, fmt)
+
+
+@main.command("import")
+@click.argument("source")
+@click.option("--project", "projects", multiple=True, metavar="ID", help="Only this board/project id (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None, help="Print the receipt.")
+@pass_app
+def import_command(app: App, source: str, projects: tuple[str, ...], fmt: str | None) -> None:
+    """One-off import of a source (or some of its boards/projects): ignores cursors, never pushes.
+
+    \b
+    Examples:
+      salesync import trello-sales
+      salesync import asana-sales --project 1200000000000042 --format json
+    """
+    from sync.engine import SyncOptions
+
+    run_job(app, SyncOptions(command="import", sources=(source,), partitions=projects, push=False), fmt or "text")
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync report
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command("report")
+@click.option(
+    "--format", "formats", multiple=True, type=click.Choice(["text", "md", "html", "csv", "json"]),
+    help="Repeatable. Default: the config's report.formats (printing uses the first).",
+)  # fmt: skip
+@click.option("--manager", metavar="WHO", help="Only this manager (name or email). Default: every manager.")
+@click.option("--company", is_flag=True, help="One whole-company report instead of per-manager ones.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="A file (one report, one format) or a directory (one file each)."
+)
+@click.option("--send", is_flag=True, help="E-mail each manager (report.smtp): text + HTML in one message.")
+@click.option("--dry-run", is_flag=True, help="List recipients and subjects (or files); send and write nothing.")
+@click.option("--locale", type=click.Choice(["en", "zh-CN"]), help="Override the config/manager locale.")
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+    help="Previous-report time for new/persisting/resolved (UTC unless an offset is given).",
+)  # fmt: skip
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), help="The previous-report record file.")
+@pass_app
+def report_command(
+    app: App,
+    formats: tuple[str, ...],
+    manager: str | None,
+    company: bool,
+    out: Path | None,
+    send: bool,
+    dry_run: bool,
+    locale: str | None,
+    since: datetime | None,
+    state: Path | None,
+) -> None:
+    """Consolidated report per manager (or the whole company): text, md, html, csv or json.
+
+    Exit 3 when some managers' e-mail could not be sent (each is named); the others were sent.
+    See docs/reports.md.
+
+    \b
+    Examples:
+      salesync report                                  # print every manager's report
+      salesync report --manager wang.min@example.com --format html --out report.html
+      salesync report --format html --format csv --out reports/
+      salesync report --send --dry-run
+      salesync report --company --locale zh-CN --format md
+    """
+    from reports.runner import ReportRequest, run_report
+
+    if manager and company:
+        raise ConfigError("use --manager or --company, not both")
+    request = ReportRequest(
+        formats=formats, manager=manager, company=company, out=out, send=send, dry_run=dry_run, locale=locale,
+        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, state=state,
+        config_path=app.config_path,
+    )  # fmt: skip
+    cfg = app.config()
+    outcome = run_report(app.store().engine, cfg, request, now=app.now())
+    for text in outcome.stdout:
+        click.echo(text.rstrip("\n"))
+    for text in outcome.stderr:
+        click.echo(one_line(text), err=True)
+    if outcome.exit_code:
+        click.get_current_context().exit(outcome.exit_code)

@@ -62,8 +62,10 @@ async def push_step(ctx: SyncContext) -> None:
         http_options=ctx.http_options,
         registry=ctx.registry,
     )
-    data = summary.to_dict()
-    ctx.receipt.push = {**(ctx.receipt.push or {}), **{k: v for k, v in data.items() if k != "outcomes"}}
+    data = {k: v for k, v in summary.to_dict().items() if k != "outcomes"}
+    if summary.dry_run:
+        data["would_write"] = sum(1 for o in summary.outcomes if o.result == "planned")
+    ctx.receipt.push = {**(ctx.receipt.push or {}), **data}
     ctx.push_summary = summary
     if summary.failed:
         ctx.receipt.warnings.append(f"push: {summary.failed} action(s) failed; see `salesync status`")
