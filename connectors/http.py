@@ -281,9 +281,12 @@ class HttpClient:
             self.stats.requests += 1
             started = time.monotonic()
             try:
-                response = await self.client.request(
-                    method, url, params=params, json=json_body, headers=headers
-                )
+                request = self.client.build_request(method, url, params=params, json=json_body, headers=headers)
+                response = await self.client.send(request, stream=True)
+                try:
+                    await self._read_bounded(response)
+                finally:
+                    await response.aclose()
             except httpx.TimeoutException as exc:
                 raise _Retriable(self._transport_error(f"timeout ({type(exc).__name__})", url)) from None
             except (httpx.TransportError, httpx.DecodingError) as exc:
@@ -327,6 +330,22 @@ class HttpClient:
                 self.limiter.pause_for(wait)
             raise _Retriable(error, wait)
         raise _Retriable(ApiError(message, status=status, retriable=True, source=self.source, url=redacted))
+
+    async def _read_bounded(self, response: httpx.Response) -> None:
+        """Read the body, refusing it as soon as it passes ``max_response_bytes``: an endless or
+        huge answer is cut off while streaming, never buffered whole first."""
+        declared = response.headers.get("content-length", "")
+        too_large = f"{self.source}: response larger than {self._max_bytes} bytes ({redact_url(response.request.url)})"
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise UnsafeRequest(too_large)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise UnsafeRequest(too_large)
+            chunks.append(chunk)
+        response._content = b"".join(chunks)  # what httpx's own aread() sets
 
     def _transport_error(self, what: str, url: str) -> TransportError:
         return TransportError(what, retriable=True, source=self.source, url=redact_url(url))
