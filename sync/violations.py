@@ -19,9 +19,9 @@ from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
 
 from config.models import Config
 from mapping.schema import Person, Severity, Violation, ViolationState, to_utc
-from policy import evaluate, load_policy, match_waiver
+from policy.evaluate import evaluate, match_waiver
 from policy.lifecycle import Key, LifecycleSummary, StoredViolation, Transition, plan_lifecycle, summarize
-from policy.load import Policy
+from policy.load import Policy, load_policy
 from sync.tables import outbox, violation_snapshots, violations
 
 __all__ = ["apply_evaluation", "load_violations", "own_writes", "people_timezones", "run_policy"]
