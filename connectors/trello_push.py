@@ -9,6 +9,7 @@ and cached; a missing label is created on the board once (``POST /boards/{id}/la
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -31,6 +32,9 @@ class TrelloPusher:
         self._labels: dict[str, list[dict[str, Any]]] = {}
         self._lists: dict[str, list[dict[str, Any]]] = {}
         self._fields: dict[str, list[dict[str, Any]]] = {}
+        # One lookup-or-create of a board's labels at a time: concurrent first uses must not
+        # create the same label twice.
+        self._label_lock = asyncio.Lock()
 
     async def push(self, action: PushAction) -> PushResult:
         if action.kind is ActionKind.COMMENT:
@@ -97,6 +101,10 @@ class TrelloPusher:
         return PushResult(True, created.get("id") if isinstance(created, dict) else None)
 
     async def _label(self, board_id: str, name: str, color: str, *, create: bool) -> dict[str, Any] | None:
+        async with self._label_lock:
+            return await self._label_locked(board_id, name, color, create=create)
+
+    async def _label_locked(self, board_id: str, name: str, color: str, *, create: bool) -> dict[str, Any] | None:
         labels = self._labels.get(board_id)
         if labels is None:
             labels = await self.http.get_json(
