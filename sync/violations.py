@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from config.models import Config
 from mapping.schema import Person, Severity, Violation, ViolationState, to_utc
@@ -177,11 +177,7 @@ def load_violations(
     for col, wanted in ((c.state, state), (c.source, source), (c.rule, rule), (c.project_id, project)):
         if wanted is not None:
             query = query.where(col.in_([wanted] if isinstance(wanted, str) else list(wanted)))
-    if owner:
-        needle = owner.lower()
-        query = query.where(
-            or_(func.lower(c.owner_email) == needle, c.task_id == f"owner:{needle}", c.owner.is_not(None))
-        )
+    # ``owner`` is matched in Python: an email, a name or a tool id, held in the owner JSON.
     if isinstance(engine, Connection):
         rows = list(engine.execute(query).mappings())
     else:
