@@ -65,28 +65,28 @@ def write_files(reports: Sequence[Report], formats: Sequence[str], out: Path) ->
     return written
 
 
-def build_message(report: Report, sender: str, now_epoch: float | None = None) -> EmailMessage:
+def build_message(report: Report, sender: str, subject_template: str | None = None) -> EmailMessage:
     """One multipart/alternative message: the text report, then the HTML report."""
     if not report.email:
         raise ConfigError(f"manager {report.manager!r} has no email", key="managers")
     msg = EmailMessage()
-    msg["Subject"] = subject(report)
+    msg["Subject"] = subject(report, subject_template)
     msg["From"] = sender
     msg["To"] = report.email
-    msg["Date"] = formatdate(now_epoch if now_epoch is not None else report.generated_at.timestamp())
+    msg["Date"] = formatdate(report.generated_at.timestamp())
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     msg.set_content(render_text(report), subtype="plain", charset="utf-8")
     msg.add_alternative(render_html(report), subtype="html", charset="utf-8")
     return msg
 
 
-def plan(reports: Sequence[Report]) -> list[Delivery]:
+def plan(reports: Sequence[Report], subject_template: str | None = None) -> list[Delivery]:
     """What ``--send --dry-run`` shows: recipient and subject per manager, nothing sent."""
     return [
         Delivery(
             manager=r.manager,
             recipient=r.email,
-            subject=subject(r),
+            subject=subject(r, subject_template),
             ok=bool(r.email),
             error=None if r.email else "no email configured",
         )
@@ -135,19 +135,23 @@ def _text(value: bytes | str) -> str:
 
 
 def send_reports(
-    reports: Sequence[Report], smtp: SmtpConfig, *, factory: SmtpFactory = connect
+    reports: Sequence[Report],
+    smtp: SmtpConfig,
+    *,
+    factory: SmtpFactory = connect,
+    subject_template: str | None = None,
 ) -> list[Delivery]:
     """Send each manager their report; failures are recorded per manager and the rest still go."""
     results: list[Delivery] = []
     client: smtplib.SMTP | None = None
     try:
         for report in reports:
-            subj = subject(report)
+            subj = subject(report, subject_template)
             if not report.email:
                 results.append(Delivery(report.manager, None, subj, ok=False, error="no email configured"))
                 continue
             try:
-                msg = build_message(report, smtp.sender)
+                msg = build_message(report, smtp.sender, subject_template)
                 if client is None:
                     client = factory(smtp)
                 client.send_message(msg)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from errors import ConfigError
 from reports.charts import progress_chart, trend_chart
 from reports.i18n import Translator
 from reports.model import Report
@@ -93,8 +94,17 @@ def render_html(report: Report) -> str:
     return _environment(True).get_template("report.html.j2").render(ctx)
 
 
-def subject(report: Report) -> str:
+def subject(report: Report, template: str | None = None) -> str:
+    """The e-mail subject: localised, or ``report.subject`` from the config with ``{manager}`` and
+    ``{date}`` filled in."""
     ctx = _context(report)
     t = ctx["t"]
     assert isinstance(t, Translator)
+    if template:
+        try:
+            return _one_line(template.format(manager=ctx["who"], date=t.date(report.today)))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"bad placeholder {exc} (known: {{manager}}, {{date}})", key="report.subject"
+            ) from None
     return _one_line(t("subject", who=ctx["who"], day=t.date(report.today)))

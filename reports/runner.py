@@ -78,7 +78,7 @@ def run_report(
     outcome = ReportOutcome()
     if request.send:
         if request.dry_run:
-            outcome.deliveries = plan(reports)
+            outcome.deliveries = plan(reports, config.report.subject)
             for d in outcome.deliveries:
                 to = d.recipient or "-"
                 outcome.stdout.append(
@@ -86,7 +86,9 @@ def run_report(
                 )
             return outcome
         assert config.report.smtp is not None
-        outcome.deliveries = send_reports(reports, config.report.smtp, factory=smtp_factory)
+        outcome.deliveries = send_reports(
+            reports, config.report.smtp, factory=smtp_factory, subject_template=config.report.subject
+        )
         for d in outcome.deliveries:
             if d.ok:
                 outcome.stdout.append(f"sent to {d.recipient}: {d.subject}")

@@ -146,3 +146,11 @@ def test_history_ignores_a_broken_file(tmp_path: Path) -> None:
     assert history.load(path) == {}
     history.save(path, {"a": NOW})
     assert history.load(path) == {"a": NOW}
+
+
+def test_subject_template_from_config(demo: Engine) -> None:
+    cfg = _config(smtp=SMTP, subject="[salesync] {manager} {date}")
+    outcome = run_report(demo, cfg, ReportRequest(send=True, dry_run=True, manager="Ann"), now=NOW)
+    assert outcome.stdout == ["would send to ann@example.com: [salesync] Ann Nov 27, 2026"]
+    with pytest.raises(ConfigError, match=r"report\.subject: bad placeholder 'who'"):
+        run_report(demo, _config(smtp=SMTP, subject="{who}"), ReportRequest(send=True, dry_run=True), now=NOW)
