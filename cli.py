@@ -850,3 +850,40 @@ def report_command(
         click.echo(one_line(text), err=True)
     if outcome.exit_code:
         click.get_current_context().exit(outcome.exit_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# salesync demo
+# ---------------------------------------------------------------------------------------------
+
+
+@main.command("demo")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True,
+    help="Folder for the demo config, database and reports.",
+)
+def demo_command(out: Path) -> None:
+    """Run the whole job against the built-in simulators on loopback.
+
+    Starts fake Trello, Asana and CRM servers on 127.0.0.1, writes a demo config into OUT, then
+    syncs, checks the policy, pushes flags and comments (the simulators record them) and writes
+    reports for two managers (English and Chinese) in HTML, Markdown and CSV.
+
+    \b
+    Examples:
+      salesync demo
+      salesync demo --out /tmp/salesync-demo
+    """
+    from demo import run_demo
+
+    result = run_demo(out)
+    click.echo(f"salesync demo: config and database in {result.out}/")
+    click.echo("tasks synced:   " + ", ".join(f"{k} {v}" for k, v in result.tasks.items()))
+    click.echo("open violations: " + ", ".join(f"{k} {v}" for k, v in result.violations.items()))
+    writes = ", ".join(f"{k} {v}" for k, v in result.remote_writes.items())
+    click.echo(f"actions pushed: {result.pushed} (writes recorded by the simulators: {writes})")
+    click.echo("reports:")
+    for path in result.reports:
+        click.echo(f"  {path}")
+    click.echo(f"next: salesync --config {result.config_path} status | check | report")
+    click.get_current_context().exit(result.exit_code)
