@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal, select
+from sqlalchemy import ColumnElement, Connection, String, and_, func, literal_column, select
 
 from mapping.schema import to_utc
 from reports.model import OwnerViolations, ViolationRow
@@ -15,8 +15,14 @@ from sync.tables import projects, tasks, violations
 
 
 def owner_key(source: Any, owner_id: Any, owner_email: Any) -> ColumnElement[Any]:
-    """One key per person: the email (lower case) when known, else ``id:source:owner_id``."""
-    return func.coalesce(func.lower(owner_email), literal("id:") + source + literal(":") + owner_id)
+    """One key per person: the email (lower case) when known, else ``id:source:owner_id``.
+
+    The constants are inline SQL, not bound parameters: PostgreSQL only matches a selected
+    expression to its GROUP BY when both are textually the same."""
+    return func.coalesce(
+        func.lower(owner_email),
+        literal_column("'id:'", String) + source + literal_column("':'", String) + owner_id,
+    )
 
 
 def _owner_name(name: str | None, email: str | None, names: Mapping[str, str]) -> str | None:
