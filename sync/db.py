@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,6 +34,8 @@ PG_CONNECT_TIMEOUT_S: Final = 10
 # pg_advisory_xact_lock key: two workers starting at once must not both run the migrations.
 _MIGRATION_LOCK_KEY: Final = 0x5A1E5
 _SUPPORTED = ("sqlite", "postgresql")
+# Execution option marking a connection that will write (SQLite then begins IMMEDIATE).
+WRITE_OPTION: Final = "salesync_write"
 
 
 def default_database_url(config_path: Path | None) -> str:
@@ -104,6 +108,15 @@ def check_database(url: str) -> str:
     return f"reachable, schema at {revision or 'empty'}: migrated on first use"
 
 
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on any exception."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -120,7 +133,7 @@ def needs_upgrade(engine: Engine) -> bool:
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Apply the migrations up to ``revision`` in one transaction; returns the revision now current."""
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
             before = MigrationContext.configure(conn).get_current_revision()
@@ -202,7 +215,9 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A writer takes the write lock up front (waiting up to busy_timeout): a deferred BEGIN that
+        # reads first and writes later fails at once with SQLITE_BUSY when another writer got in between.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
 
 
 def _one_line(exc: BaseException, url: URL) -> str:

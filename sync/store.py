@@ -8,6 +8,7 @@ around runs, cursors and tombstones. Instants go in as aware UTC and come out as
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Final
 
@@ -85,8 +86,13 @@ class Store:
         self._pg_rows += inserted
         if self._pg_rows >= max(2 * self._pg_analyzed, _PG_ANALYZE_MIN_ROWS):
             for table in ("tasks", "task_assignees", "task_labels"):
-                conn.exec_driver_sql(f"ANALYZE {table}")
+                # SKIP_LOCKED: never wait for (or deadlock with) another worker's ANALYZE.
+                conn.exec_driver_sql(f"ANALYZE (SKIP_LOCKED) {table}")
             self._pg_analyzed = self._pg_rows
+
+    def write_transaction(self) -> AbstractContextManager[Connection]:
+        """A transaction for writing (SQLite: BEGIN IMMEDIATE); for callers writing their own tables."""
+        return db.write_transaction(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,7 +121,7 @@ class Store:
         a history row per changed owner/due_date/due_at/status/archived.
         """
         now = _utc(now)
-        with self.engine.begin() as conn:
+        with self.write_transaction() as conn:
             if source not in self._known_sources:
                 ensure_source(conn, source, kind, now)
             write_people(conn, source, people, now)
@@ -142,7 +148,7 @@ class Store:
         now = _utc(now)
         c = t.tasks.c
         done = 0
-        with self.engine.begin() as conn:
+        with self.write_transaction() as conn:
             for part in chunks(sorted(ids)):
                 where = and_(
                     c.source == source, c.partition_id == partition_id, c.id.in_(part), c.deleted_at.is_(None)
@@ -196,7 +202,7 @@ class Store:
     # -- runs --------------------------------------------------------------------------------
 
     def start_run(self, command: str, *, full: bool, worker: str | None, now: datetime) -> int:
-        with self.engine.begin() as conn:
+        with self.write_transaction() as conn:
             result = conn.execute(
                 t.sync_runs.insert().values(
                     command=command, started_at=_utc(now), status="running", full=full, worker=worker
@@ -209,7 +215,7 @@ class Store:
     def finish_run(
         self, run_id: int, *, status: str, exit_code: int, receipt: dict[str, Any], now: datetime
     ) -> None:
-        with self.engine.begin() as conn:
+        with self.write_transaction() as conn:
             conn.execute(
                 update(t.sync_runs)
                 .where(t.sync_runs.c.id == run_id)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any, Final
 
 from mapping.schema import Person, SalesProject, Task, iso_utc, to_utc
@@ -103,8 +104,8 @@ def _person_key(p: Person | None) -> tuple[str, str | None, str | None, str | No
 
 
 _SPECIAL: Final = frozenset({"owner", "assignees", "fields", "status"})
-_TASK_PLAIN: Final = tuple(k for k in Task.model_fields if k not in _SPECIAL)
-_PROJECT_PLAIN: Final = tuple(k for k in SalesProject.model_fields if k not in _SPECIAL)
+_TASK_VALUES: Final = itemgetter(*(k for k in Task.model_fields if k not in _SPECIAL))
+_PROJECT_VALUES: Final = itemgetter(*(k for k in SalesProject.model_fields if k not in _SPECIAL))
 
 
 def task_hash(task: Task) -> str:
@@ -113,23 +114,22 @@ def task_hash(task: Task) -> str:
     Cheaper than ``Task.content_hash`` (which serialises to JSON first): an unchanged re-upsert is
     mostly this function, so it decides how fast "nothing changed" is.
     """
-    d = task.__dict__
+    owner = task.owner
     return _hash(
         (
-            *[d[k] for k in _TASK_PLAIN],
+            _TASK_VALUES(task.__dict__),
             task.status.value,
-            _person_key(task.owner),
-            tuple(_person_key(p) for p in task.assignees),
-            _fields_key(task.fields),
+            None if owner is None else (owner.id, owner.name, owner.email, owner.handle),
+            [(p.id, p.name, p.email, p.handle) for p in task.assignees],
+            sorted(task.fields.items()) if task.fields else None,
         )
     )
 
 
 def project_hash(project: SalesProject) -> str:
-    d = project.__dict__
     return _hash(
         (
-            *[d[k] for k in _PROJECT_PLAIN],
+            _PROJECT_VALUES(project.__dict__),
             project.status.value,
             _person_key(project.owner),
             _fields_key(project.fields),

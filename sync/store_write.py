@@ -115,13 +115,19 @@ def write_tasks(
     if not new_ids and not changed_ids:
         return UpsertCounts(unchanged=unchanged)
 
-    rows = {tid: task_row(by_id[tid], partition_id, hashes[tid], now) for tid in (*new_ids, *changed_ids)}
+    # Sorted by id: concurrent writers lock rows in the same order and cannot deadlock.
+    rows = {
+        tid: task_row(by_id[tid], partition_id, hashes[tid], now) for tid in sorted((*new_ids, *changed_ids))
+    }
     history = _history_rows(conn, source, changed_ids, rows, now=now, run_id=run_id)
 
     upsert(conn, t.tasks, list(rows.values()), ["source", "id"], keep=["first_seen"])
     if after_upsert is not None:
         after_upsert(conn, len(new_ids))
-    for part in chunks(changed_ids):
+    # On PostgreSQL a concurrent writer may have added children to a task we saw as new; the upsert
+    # above holds the row locks now, so clearing them here is race-free. SQLite writers are serial.
+    replace = changed_ids if conn.dialect.name == "sqlite" else list(rows)
+    for part in chunks(replace):
         conn.execute(
             delete(t.task_assignees).where(
                 t.task_assignees.c.source == source, t.task_assignees.c.task_id.in_(part)

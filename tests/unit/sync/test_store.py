@@ -325,3 +325,27 @@ def test_wrong_source_in_page_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not 'trello-sales'"):
         write(store, [task(1, source="asana-sales")])
     assert count(store, t.tasks) == 0
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_concurrent_writers_do_not_fail(store: Store) -> None:
+    """Threads writing overlapping pages at once: no 'database is locked', every task stored once."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(offset: int) -> None:
+        try:
+            for round_ in range(5):
+                page = [task(i, title=f"w{offset} r{round_}") for i in range(offset, offset + 30)]
+                store.write_page("trello-sales", "trello", "b1", tasks=page, cursor={"w": offset}, now=NOW)
+        except BaseException as exc:  # pragma: no cover - the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n * 10,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert store.count_tasks() == 60
