@@ -109,3 +109,21 @@ async def test_import_never_pushes(sims: Any, tmp_path: Path) -> None:
     res = await job(make_config(ts.url, as_.url, push=True), store, NOW, command="import")
     assert res.receipt["sources"]["trello-sales"]["totals"]["new"] > 0
     assert t.mutations == [] and a.mutations == []
+
+
+async def test_receipt_numbers_equal_the_simulators(sims: Any, tmp_path: Path) -> None:
+    t, ts, a, as_ = sims
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    res = await job(make_config(ts.url, as_.url, push=False), store, NOW)
+    trello, asana = res.receipt["sources"]["trello-sales"], res.receipt["sources"]["asana-sales"]
+    cards = sum(len(b.cards) for b in t.boards.values())
+    assert trello["totals"]["fetched"] == trello["totals"]["new"] == cards
+    assert trello["requests"] == ts.count() == trello_sim.minimum_requests(len(t.boards))
+    asana_tasks = {g for p in a.live_projects() for g in a.expected_tasks(p)}
+    assert asana["totals"]["fetched"] == asana["totals"]["new"] == len(asana_tasks)
+    assert asana["requests"] == as_.count() == a.minimum_requests()
+    assert store.count_tasks() == cards + len(asana_tasks)
+    assert trello["totals"]["archived"] == sum(
+        1 for b in t.boards.values() for c in b.cards.values()
+        if c["closed"] or c["idList"] in {lst["id"] for lst in b.lists if lst["closed"]}
+    )
