@@ -280,8 +280,7 @@ def _evaluate(
         for ident, owned in per_owner.items():
             soon = due_soon.get(ident, 0)
             if len(owned) > overload.max_open or soon > overload.max_due_7d:
-                owned.sort(key=lambda x: (x.source, x.id))
-                first = owned[0]
+                first = min(owned, key=lambda x: (x.source, x.id))  # a stable pick for name/owner
                 append(
                     build_violation(
                         rule="owner-overloaded",
