@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 from pydantic import SecretStr
@@ -33,6 +33,9 @@ from pydantic import SecretStr
 from config.models import Config, SourceConfig
 from connectors.http import REDACTOR, RedactingFilter
 from errors import ConfigError, SalesyncError
+
+if TYPE_CHECKING:
+    from sync.store import Store
 
 log = logging.getLogger("salesync")
 
@@ -62,7 +65,7 @@ class App:
         self.verbose = verbose
         self.quiet = quiet
         self._config: Config | None = None
-        self._store: Any = None
+        self._store: Store | None = None
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the CLI is the edge
 
     def config(self) -> Config:
@@ -92,7 +95,7 @@ class App:
                 return resolve_database_url(configured, self.config_path.resolve().parent)
         return default_database_url(self.config_path)
 
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The ``sync.store.Store`` (migrations applied on first use)."""
         if self._store is None:
             from sync.store import Store
