@@ -37,8 +37,8 @@ class ConfigError(SalesyncError):
         if path:
             where = f"{path}: "
         if key:
-            where += f"{key}: "
-        super().__init__(f"{where}{message}")
+            where += f"{key if key.isprintable() else repr(key)}: "  # a key may hold a newline
+        super().__init__(" ".join(f"{where}{message}".splitlines()))
 
 
 class LockHeld(SalesyncError):
