@@ -8,6 +8,7 @@ refused or unreachable server) is a :class:`errors.ConfigError` with one line an
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -68,7 +69,8 @@ def open_engine(url: str) -> Engine:
     """An engine that has connected once (so a wrong URL fails here, as a ConfigError)."""
     parsed = _normalise(_parse(url))
     shown = safe_url(parsed)
-    kwargs: dict[str, Any] = {}
+    # A date or Decimal in a custom field is stored as its string, not refused mid-batch.
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps}
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_path(parsed)
     else:
@@ -218,6 +220,10 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
         # A writer takes the write lock up front (waiting up to busy_timeout): a deferred BEGIN that
         # reads first and writes later fails at once with SQLITE_BUSY when another writer got in between.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _one_line(exc: BaseException, url: URL) -> str:

@@ -185,7 +185,7 @@ def task_row(task: Task, partition_id: str, content_hash: str, now: datetime) ->
         "parent_id": task.parent_id,
         "is_milestone": task.is_milestone,
         "archived": task.archived,
-        "fields": json_safe(task.fields) if task.fields else {},
+        "fields": task.fields,  # the engine's JSON serializer turns odd values into strings
         "content_hash": content_hash,
         "first_seen": now,
         "last_seen": now,
@@ -275,7 +275,7 @@ def project_row(project: SalesProject, content_hash: str, now: datetime) -> dict
         "due_date": project.due_date,
         "status": project.status.value,
         "archived": project.archived,
-        "fields": json_safe(project.fields) if project.fields else {},
+        "fields": project.fields,
         "updated_at": project.updated_at,
         "content_hash": content_hash,
         "first_seen": now,

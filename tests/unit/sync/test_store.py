@@ -349,3 +349,12 @@ def test_concurrent_writers_do_not_fail(store: Store) -> None:
         th.join()
     assert errors == []
     assert store.count_tasks() == 60
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_odd_custom_field_values_are_stored_as_text(store: Store) -> None:
+    odd = task(1, fields={"signed_on": date(2026, 12, 1), "deal_value": 10.5})
+    assert write(store, [odd]).new == 1
+    (back,) = store.iter_tasks()
+    assert back.fields == {"signed_on": "2026-12-01", "deal_value": 10.5}
+    assert back.export() == odd.export()
