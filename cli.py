@@ -800,7 +800,7 @@ def import_command(app: App, source: str, projects: tuple[str, ...], fmt: str | 
 @click.option("--manager", metavar="WHO", help="Only this manager (name or email). Default: every manager.")
 @click.option("--company", is_flag=True, help="One whole-company report instead of per-manager ones.")
 @click.option(
-    "--out", type=click.Path(path_type=Path), help="A file (one report, one format) or a directory (one file each)."
+    "--out", type=click.Path(), help="A file (one report, one format) or a directory (one file each; a trailing / says so)."
 )
 @click.option("--send", is_flag=True, help="E-mail each manager (report.smtp): text + HTML in one message.")
 @click.option("--dry-run", is_flag=True, help="List recipients and subjects (or files); send and write nothing.")
@@ -816,7 +816,7 @@ def report_command(
     formats: tuple[str, ...],
     manager: str | None,
     company: bool,
-    out: Path | None,
+    out: str | None,
     send: bool,
     dry_run: bool,
     locale: str | None,
@@ -840,8 +840,11 @@ def report_command(
 
     if manager and company:
         raise ConfigError("use --manager or --company, not both")
+    out_path = Path(out) if out else None
+    if out and out.endswith(("/", os.sep)) and not dry_run:
+        Path(out).mkdir(parents=True, exist_ok=True)  # Path() drops the "/": "reports/" is a folder even for one report
     request = ReportRequest(
-        formats=formats, manager=manager, company=company, out=out, send=send, dry_run=dry_run, locale=locale,
+        formats=formats, manager=manager, company=company, out=out_path, send=send, dry_run=dry_run, locale=locale,
         since=since.replace(tzinfo=since.tzinfo or UTC) if since else None, state=state,
         config_path=app.config_path,
     )  # fmt: skip
