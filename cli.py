@@ -761,7 +761,7 @@ def sync_command(
       salesync sync
       salesync sync --source trello-sales --full
       salesync sync --push --format json
-      */15 * * * *  cd /srv/salesync && .venv/bin/salesync sync -q
+      */15 * * * *  cd /srv/salesync && .venv/bin/salesync sync
     """
     from sync.engine import SyncOptions
 
