@@ -476,6 +476,9 @@ def render_status(s: dict[str, Any]) -> str:
             f"  #{r['id']} {r['command']}{full} {r['started_at']} {r['status']}"
             f" (exit {r['exit_code'] if r['exit_code'] is not None else '-'})\n"
         )
+    last = next((r for r in s["runs"] if (r.get("receipt") or {}).get("sources")), None)
+    if last is not None:
+        w("last sync receipt: " + render_receipt(last["receipt"]).strip() + "\n")
     w("sources:\n" if s["sources"] else "sources: none synced yet\n")
     for name, info in s["sources"].items():
         cur = s["cursors"].get(name, {})
