@@ -79,7 +79,7 @@ def map_records(
                 page.people.append(user_to_person(raw))
             else:
                 raise ValueError(f"unknown entity {entity!r}")
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:  # 9999-12-31 in UTC+8
             page.quarantined.append(
                 Quarantined(entity, str(rid) if rid is not None else None, _reason(exc), raw)
             )

@@ -267,7 +267,7 @@ def map_records(
                 page.projects.append(board_to_project(raw, context, index, ctx))
             else:
                 page.people.append(member_to_person(raw))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # 9999-12-31 in UTC+8
             reason = f"{type(exc).__name__}: {exc}"
             page.quarantined.append(Quarantined(entity, rid if isinstance(rid, str) else None, reason, raw))
     return page

@@ -113,6 +113,19 @@ def test_mappers_quarantine_or_map_never_raise(
     assert len(mapped.tasks) >= len(untouched)  # a good record is never quarantined with the bad
 
 
+@pytest.mark.parametrize("kind, field", [("trello", "due"), ("asana", "due_at")])
+def test_an_instant_at_the_end_of_time_is_quarantined_not_raised(
+    samples: dict[str, tuple[RawPage, MappingContext]], kind: str, field: str
+) -> None:
+    """Found by the generator: 9999-12-31T23:59:59Z is past date.max in UTC+8 (OverflowError)."""
+    page, ctx = samples[kind]
+    mapper = trello_mapping.map_records if kind == "trello" else asana_mapping.map_records
+    items = [{**page.items[0], field: "9999-12-31T23:59:59Z"}, *page.items[1:]]
+    mapped = mapper("task", items, page.context, ctx)
+    assert len(mapped.tasks) + len(mapped.quarantined) == len(items)
+    assert len(mapped.tasks) >= len(items) - 1
+
+
 async def test_corrupted_records_are_quarantined_and_the_rest_is_stored(tmp_path: Path) -> None:
     ts = TrelloSim(seed=12, boards=3, cards_per_board=40, organizations=0)
     asim = AsanaSim(seed=12, projects=3, tasks_per_project=40)
