@@ -42,18 +42,20 @@ class TrelloPusher:
         card = await self._card(action.task_id, custom=action.kind is ActionKind.SET_FIELD)
         board_id = str(card.get("idBoard") or action.partition_id or "")
         if action.kind is ActionKind.ADD_FLAG:
+            on_card = await self._flag_ids_on_card(board_id, action.value, card)
+            if on_card:
+                return PushResult(False, on_card[0], "label already on the card")
             label = await self._label(board_id, action.value, str(action.params.get("color") or ""), create=True)
             assert label is not None
-            if label["id"] in (card.get("idLabels") or []):
-                return PushResult(False, label["id"], "label already on the card")
             await self.http.request_json("POST", f"cards/{action.task_id}/idLabels", params={"value": label["id"]})
             return PushResult(True, label["id"])
         if action.kind is ActionKind.REMOVE_FLAG:
-            label = await self._label(board_id, action.value, "", create=False)
-            if label is None or label["id"] not in (card.get("idLabels") or []):
+            on_card = await self._flag_ids_on_card(board_id, action.value, card)
+            if not on_card:
                 return PushResult(False, None, "label not on the card")
-            await self.http.request_json("DELETE", f"cards/{action.task_id}/idLabels/{label['id']}")
-            return PushResult(True, label["id"])
+            for label_id in on_card:  # every label of that name: other workers may have made one too
+                await self.http.request_json("DELETE", f"cards/{action.task_id}/idLabels/{label_id}")
+            return PushResult(True, on_card[0])
         if action.kind is ActionKind.SET_COMPLETED:
             want = action.value.strip().lower() in ("true", "1", "yes")
             if bool(card.get("dueComplete")) == want:
@@ -100,28 +102,42 @@ class TrelloPusher:
         )
         return PushResult(True, created.get("id") if isinstance(created, dict) else None)
 
-    async def _label(self, board_id: str, name: str, color: str, *, create: bool) -> dict[str, Any] | None:
+    async def _flag_ids_on_card(self, board_id: str, name: str, card: dict[str, Any]) -> list[str]:
+        """Ids of the card's labels named ``name``. A flag is its name, not one label id: workers in
+        other processes may each have created a label of that name on the board."""
+        on_card = [str(i) for i in card.get("idLabels") or []]
         async with self._label_lock:
-            return await self._label_locked(board_id, name, color, create=create)
+            labels = await self._board_labels(board_id, refresh=False)
+            if any(i not in {str(lb.get("id")) for lb in labels} for i in on_card):
+                labels = await self._board_labels(board_id, refresh=True)  # a label we have not seen
+        named = {str(lb["id"]) for lb in labels if (lb.get("name") or "") == name}
+        return [i for i in on_card if i in named]
 
-    async def _label_locked(self, board_id: str, name: str, color: str, *, create: bool) -> dict[str, Any] | None:
-        labels = self._labels.get(board_id)
+    async def _board_labels(self, board_id: str, *, refresh: bool) -> list[dict[str, Any]]:
+        labels = None if refresh else self._labels.get(board_id)
         if labels is None:
             labels = await self.http.get_json(
                 f"boards/{board_id}/labels", params={"fields": "id,name,color", "limit": "1000"}
             ) or []
             self._labels[board_id] = labels
-        for label in labels:
-            if (label.get("name") or "") == name:
-                return label
-        if not create:
-            return None
-        color = color if color in LABEL_COLORS else DEFAULT_LABEL_COLOR
-        label = await self.http.request_json(
-            "POST", f"boards/{board_id}/labels", params={"name": name, "color": color}
-        )
-        labels.append(label)
-        return dict(label)
+        return labels
+
+    async def _label(self, board_id: str, name: str, color: str, *, create: bool) -> dict[str, Any] | None:
+        """The board's label of that name (the oldest, so every worker picks the same one),
+        created once if missing and ``create``."""
+        async with self._label_lock:
+            labels = await self._board_labels(board_id, refresh=False)
+            named = sorted((lb for lb in labels if (lb.get("name") or "") == name), key=lambda lb: str(lb["id"]))
+            if named:
+                return dict(named[0])
+            if not create:
+                return None
+            color = color if color in LABEL_COLORS else DEFAULT_LABEL_COLOR
+            label = await self.http.request_json(
+                "POST", f"boards/{board_id}/labels", params={"name": name, "color": color}
+            )
+            labels.append(label)
+            return dict(label)
 
     async def _list_named(self, board_id: str, name: str) -> dict[str, Any]:
         lists = self._lists.get(board_id)
