@@ -33,6 +33,7 @@ from pydantic import SecretStr
 from config.models import Config, SourceConfig
 from connectors.http import REDACTOR, RedactingFilter
 from errors import ConfigError, SalesyncError
+from mapping.export import csv_cell
 
 if TYPE_CHECKING:
     from sync.store import Store
@@ -46,7 +47,6 @@ EXIT_SOURCE_FAILED: Final = 3
 EXIT_LOCKED: Final = 4
 
 DEFAULT_CONFIG: Final = "salesync.yaml"
-CSV_DANGEROUS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -190,19 +190,6 @@ def output_stream(out: Path | None) -> Iterator[IO[str]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def csv_cell(value: Any) -> str:
-    """A CSV cell: nested values as JSON; a leading = + - @ (formula) neutralised with an apostrophe."""
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, dict | list | tuple):
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    else:
-        text = str(value)
-    return f"'{text}" if text.startswith(CSV_DANGEROUS) else text
 
 
 def secret_keys(model: SourceConfig) -> list[str]:

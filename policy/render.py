@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from mapping.export import neutralise
 from mapping.schema import VIOLATION_KEYS, Severity, Violation, ViolationState
 
 __all__ = ["check_summary", "exceeds", "render_csv", "render_json", "render_text"]
@@ -53,12 +54,6 @@ def render_json(violations: Sequence[Violation], summary: Mapping[str, Any]) -> 
     return json.dumps(body, ensure_ascii=False, indent=2)
 
 
-def _neutralise(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet would run a cell starting with = + - @ (or a tab/CR) as a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def render_csv(violations: Sequence[Violation]) -> str:
     """One row per violation; ``owner`` is flattened to name, email and id columns."""
     keys = [k for k in VIOLATION_KEYS if k != "owner"]
@@ -69,8 +64,8 @@ def render_csv(violations: Sequence[Violation]) -> str:
         data = v.export()
         owner = data.get("owner") or {}
         writer.writerow(
-            [_neutralise(data[k]) for k in keys]
-            + [_neutralise(owner.get("name")), _neutralise(owner.get("email")), _neutralise(owner.get("id"))]
+            [neutralise(data[k]) for k in keys]
+            + [neutralise(owner.get("name")), neutralise(owner.get("email")), neutralise(owner.get("id"))]
         )
     return out.getvalue()
 

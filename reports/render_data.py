@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from mapping.export import neutralise
 from mapping.schema import iso_utc
 from reports.i18n import Translator
 from reports.model import Report
@@ -14,15 +15,6 @@ CSV_COLUMNS = (
     "rule", "rule_name", "severity", "source", "project_id", "project", "task_id", "title", "owner",
     "owner_email", "due_date", "first_seen", "open_days", "message", "url",
 )  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: object) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading ``'``."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def render_csv(report: Report) -> str:
     t = Translator(report.locale, report.timezone)
     out = io.StringIO()
