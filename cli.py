@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -450,43 +449,9 @@ def status(app: App, fmt: str) -> None:
     if fmt == "json":
         echo_json(summary)
         return
-    click.echo(render_status(summary))
+    from sync.store_status import render_status_text
 
-
-def render_status(s: dict[str, Any]) -> str:
-    buf = io.StringIO()
-    w = buf.write
-    w("runs:\n" if s["runs"] else "runs: none yet\n")
-    for r in s["runs"]:
-        full = " full" if r["full"] else ""
-        w(
-            f"  #{r['id']} {r['command']}{full} {r['started_at']} {r['status']}"
-            f" (exit {r['exit_code'] if r['exit_code'] is not None else '-'})\n"
-        )
-    last = next((r for r in s["runs"] if (r.get("receipt") or {}).get("sources")), None)
-    if last is not None:
-        w("last sync receipt: " + render_receipt(last["receipt"]).strip() + "\n")
-    w("sources:\n" if s["sources"] else "sources: none synced yet\n")
-    for name, info in s["sources"].items():
-        cur = s["cursors"].get(name, {})
-        w(f"  {name} ({info['kind']}): {info['tasks']} tasks, {info['deleted']} deleted")
-        if cur:
-            w(
-                f"; {cur['partitions']} partitions, last cursor {cur['last_updated']},"
-                f" oldest full pass {cur['oldest_full_pass'] or 'never'}"
-            )
-        w("\n")
-    quarantine = ", ".join(f"{k} {v}" for k, v in s["quarantine"].items()) or "none"
-    w(f"quarantined records: {quarantine}\n")
-    outbox = ", ".join(f"{k} {v}" for k, v in s["outbox"]["by_state"].items()) or "empty"
-    oldest = s["outbox"]["oldest_failure"]
-    w(f"outbox: {outbox}" + (f" (oldest failure {oldest})" if oldest else "") + "\n")
-    viol = "; ".join(
-        f"{state}: " + ", ".join(f"{sev} {n}" for sev, n in by.items())
-        for state, by in s["violations"].items()
-    )
-    w(f"violations: {viol or 'none'}\n")
-    return buf.getvalue().rstrip("\n")
+    click.echo(render_status_text(summary))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,42 +631,11 @@ class LiveProgress:
             self.progress.update(self.tasks[source], description=f"{source} [{data.get('status')}]")
 
 
-def render_receipt(receipt: dict[str, Any]) -> str:
-    """A short, human summary of a run's completeness receipt."""
-    lines = [f"run {receipt.get('run_id')} ({receipt.get('command')}{', full' if receipt.get('full') else ''})"]
-    for name, src in receipt.get("sources", {}).items():
-        t = src.get("totals", {})
-        lines.append(
-            f"  {name} [{src['status']}]: {t.get('fetched', 0)} fetched, {t.get('new', 0)} new, "
-            f"{t.get('changed', 0)} changed, {t.get('unchanged', 0)} unchanged, {t.get('deleted', 0)} deleted, "
-            f"{t.get('quarantined', 0)} quarantined; {src.get('requests', 0)} requests, "
-            f"{src.get('retries', 0)} retries, {src.get('rate_limit_waits', 0)} rate-limit waits"
-        )
-        if src.get("error"):
-            lines.append(f"    error: {src['error']}")
-        for skip in src.get("skipped", []):
-            lines.append(f"    skipped {skip.get('resource')}: HTTP {skip.get('status')} {skip.get('reason')}")
-        for pid, part in src.get("partitions", {}).items():
-            if part.get("status") in ("failed", "warning", "skipped"):
-                why = part.get("error") or "; ".join(part.get("warnings", []))
-                lines.append(f"    {pid} [{part['status']}]: {why}")
-    if receipt.get("policy"):
-        lines.append("  policy: " + ", ".join(f"{k} {v}" for k, v in receipt["policy"].items()))
-    if receipt.get("push"):
-        push = receipt["push"]
-        lines.append(
-            "  push: "
-            + ", ".join(f"{k} {push[k]}" for k in ("planned", "would_write", "applied", "unchanged", "failed", "deferred") if k in push)
-            + (" (dry run: nothing written)" if push.get("dry_run") else "")
-        )
-    lines.extend(f"  warning: {w}" for w in receipt.get("warnings", []))
-    return "\n".join(lines)
-
-
 def run_job(app: App, options: Any, fmt: str | None) -> None:
     """Run the engine under the run lock, show the receipt, exit with its code."""
     from sync.engine import run_sync
     from sync.lock import run_lock
+    from sync.receipt import render_receipt_text
     from sync.steps import default_steps
 
     cfg = app.config()
@@ -720,7 +654,7 @@ def run_job(app: App, options: Any, fmt: str | None) -> None:
     if fmt == "json":
         echo_json(result.receipt)
     elif fmt == "text" or tty:
-        click.echo(render_receipt(result.receipt))
+        click.echo(render_receipt_text(result.receipt))
     click.get_current_context().exit(result.exit_code)
 
 

@@ -89,3 +89,35 @@ class RunReceipt:
         for name, src in self.sources.items():
             data["sources"][name]["totals"] = src.totals()
         return data
+
+
+def render_receipt_text(receipt: dict[str, Any]) -> str:
+    """A short, human summary of a run's completeness receipt."""
+    lines = [f"run {receipt.get('run_id')} ({receipt.get('command')}{', full' if receipt.get('full') else ''})"]
+    for name, src in receipt.get("sources", {}).items():
+        t = src.get("totals", {})
+        lines.append(
+            f"  {name} [{src['status']}]: {t.get('fetched', 0)} fetched, {t.get('new', 0)} new, "
+            f"{t.get('changed', 0)} changed, {t.get('unchanged', 0)} unchanged, {t.get('deleted', 0)} deleted, "
+            f"{t.get('quarantined', 0)} quarantined; {src.get('requests', 0)} requests, "
+            f"{src.get('retries', 0)} retries, {src.get('rate_limit_waits', 0)} rate-limit waits"
+        )
+        if src.get("error"):
+            lines.append(f"    error: {src['error']}")
+        for skip in src.get("skipped", []):
+            lines.append(f"    skipped {skip.get('resource')}: HTTP {skip.get('status')} {skip.get('reason')}")
+        for pid, part in src.get("partitions", {}).items():
+            if part.get("status") in ("failed", "warning", "skipped"):
+                why = part.get("error") or "; ".join(part.get("warnings", []))
+                lines.append(f"    {pid} [{part['status']}]: {why}")
+    if receipt.get("policy"):
+        lines.append("  policy: " + ", ".join(f"{k} {v}" for k, v in receipt["policy"].items()))
+    if receipt.get("push"):
+        push = receipt["push"]
+        lines.append(
+            "  push: "
+            + ", ".join(f"{k} {push[k]}" for k in ("planned", "would_write", "applied", "unchanged", "failed", "deferred") if k in push)
+            + (" (dry run: nothing written)" if push.get("dry_run") else "")
+        )
+    lines.extend(f"  warning: {w}" for w in receipt.get("warnings", []))
+    return "\n".join(lines)

@@ -3,6 +3,7 @@ violations, read from the tables (an empty database gives zeros, not errors)."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from mapping.schema import iso_utc, to_utc
 from sync import tables as t
+from sync.receipt import render_receipt_text
 from sync.store_rows import RunRecord
 
 
@@ -87,3 +89,39 @@ def _dt(value: Any) -> Any:
     if isinstance(value, str):
         return datetime.fromisoformat(value)
     return value
+
+
+def render_status_text(s: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = buf.write
+    w("runs:\n" if s["runs"] else "runs: none yet\n")
+    for r in s["runs"]:
+        full = " full" if r["full"] else ""
+        w(
+            f"  #{r['id']} {r['command']}{full} {r['started_at']} {r['status']}"
+            f" (exit {r['exit_code'] if r['exit_code'] is not None else '-'})\n"
+        )
+    last = next((r for r in s["runs"] if (r.get("receipt") or {}).get("sources")), None)
+    if last is not None:
+        w("last sync receipt: " + render_receipt_text(last["receipt"]).strip() + "\n")
+    w("sources:\n" if s["sources"] else "sources: none synced yet\n")
+    for name, info in s["sources"].items():
+        cur = s["cursors"].get(name, {})
+        w(f"  {name} ({info['kind']}): {info['tasks']} tasks, {info['deleted']} deleted")
+        if cur:
+            w(
+                f"; {cur['partitions']} partitions, last cursor {cur['last_updated']},"
+                f" oldest full pass {cur['oldest_full_pass'] or 'never'}"
+            )
+        w("\n")
+    quarantine = ", ".join(f"{k} {v}" for k, v in s["quarantine"].items()) or "none"
+    w(f"quarantined records: {quarantine}\n")
+    outbox = ", ".join(f"{k} {v}" for k, v in s["outbox"]["by_state"].items()) or "empty"
+    oldest = s["outbox"]["oldest_failure"]
+    w(f"outbox: {outbox}" + (f" (oldest failure {oldest})" if oldest else "") + "\n")
+    viol = "; ".join(
+        f"{state}: " + ", ".join(f"{sev} {n}" for sev, n in by.items())
+        for state, by in s["violations"].items()
+    )
+    w(f"violations: {viol or 'none'}\n")
+    return buf.getvalue().rstrip("\n")
