@@ -15,7 +15,16 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mapping.schema import CLOSED_STATUSES, Person, SalesProject, Severity, Task, Violation, ViolationState
+from mapping.schema import (
+    CLOSED_STATUSES,
+    Person,
+    SalesProject,
+    Severity,
+    Task,
+    Violation,
+    ViolationState,
+    to_utc,
+)
 from policy.cel import CEL_RUNTIME_ERRORS, CelContext
 from policy.config import RuleConfig, Scope
 from policy.load import Policy
@@ -175,6 +184,8 @@ def _evaluate(
     zone = _zone(tz)
     today = now.astimezone(zone).date()
     project_map = {p.key: p for p in projects}
+    if own_writes:
+        own_writes = {key: to_utc(at) or at for key, at in own_writes.items()}
     events = group_history(history)
     cfg = rules.config
     exempt_default = cfg.exempt_label

@@ -103,14 +103,15 @@ def render_text(
             sev = Text(v.severity.value, style=_STYLE[v.severity])
             if v.state is ViolationState.WAIVED:
                 sev.append(" (waived)", style="dim")
+            # Text(), not str: a title like "[urgent] call" must not be read as rich markup.
             table.add_row(
                 sev,
-                v.rule,
-                f"{v.source}:{v.task_id}",
-                v.title or "",
+                Text(v.rule),
+                Text(f"{v.source}:{v.task_id}"),
+                Text(v.title or ""),
                 v.due_date.isoformat() if v.due_date else "",
                 v.first_seen.date().isoformat() if v.first_seen else "",
-                v.message,
+                Text(v.message),
             )
         console.print(table)
     by = summary.get("by_severity", {})

@@ -67,3 +67,10 @@ def test_exceeds_counts_open_only() -> None:
 
 def test_empty() -> None:
     assert "No violations" in render_text([], check_summary([]))
+
+
+def test_titles_are_not_markup() -> None:
+    v = VS[0].model_copy(update={"title": "[/] [bold]客户[/bold] [urgent]", "owner": Person(id="x", name="[red]Eve")})
+    text = render_text([v], check_summary([v]))
+    assert "[/] [bold]客户[/bold] [urgent]" in text
+    assert "[red]Eve" in text
