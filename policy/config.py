@@ -139,6 +139,14 @@ class BuiltinRules(_Strict):
     )
     field_required: FieldRequired = Field(default_factory=FieldRequired, alias="field-required")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        """``overdue: false`` turns a rule off, ``overdue: true`` keeps its defaults."""
+        if isinstance(data, dict):
+            return {k: ({"enabled": False} if v is False else {} if v is True or v is None else v) for k, v in data.items()}
+        return data
+
     def items(self) -> list[tuple[str, RuleConfig]]:
         """``(rule id, config)`` in the fixed order of DESIGN.md."""
         out: list[tuple[str, RuleConfig]] = []

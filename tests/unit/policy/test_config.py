@@ -60,3 +60,9 @@ def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
         load_policy(str(tmp_path / "p.yaml"))
     with pytest.raises(ConfigError, match="cannot read policy file"):
         load_policy("nope.yaml", base_dir=tmp_path)
+
+
+def test_rule_shorthand() -> None:
+    policy = compile_policy({"rules": {"stale": False, "overdue": True, "blocked-too-long": None}})
+    assert not policy.config.rules.stale.enabled
+    assert policy.config.rules.overdue.enabled and policy.config.rules.blocked_too_long.enabled
