@@ -1,0 +1,1 @@
+"""The click commands of ``salesync``, by concern; ``cli.py`` puts them under one group."""
