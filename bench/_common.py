@@ -1,7 +1,7 @@
 """Shared plumbing of the comparison benches: the two simulators (built by the per-connector
 benches' own helpers), fresh rate-limit windows per contender, and a child-process runner that
-measures each contender in its own interpreter (wall time reported by the child, peak RSS from
-``os.wait4``'s rusage, requests from the simulators' request log).
+measures each contender in its own interpreter (wall time and peak RSS — ``VmHWM`` — reported
+by the child, requests from the simulators' request log).
 
 A contender module exposes ``run(spec: dict) -> dict`` and ends with ``child_main(run)``; it is
 started as ``python -m bench.<name> '<spec json>'`` and prints one JSON line.
@@ -117,7 +117,7 @@ class ChildResult:
 
 
 def run_child(name: str, module: str, spec: dict[str, Any], sims: Sims | None = None) -> ChildResult:
-    """Run ``python -m module spec`` to completion; its peak RSS comes from ``wait4``."""
+    """Run ``python -m module spec`` to completion; its peak RSS is the child's own VmHWM."""
     if sims is not None:
         sims.reset()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNTIME__DLTHUB_TELEMETRY": "false"}
@@ -133,12 +133,15 @@ def run_child(name: str, module: str, spec: dict[str, Any], sims: Sims | None = 
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
     requests, limited = sims.requests() if sims is not None else (0, 0)
-    rss = usage.ru_maxrss / 1024  # kB on Linux
+    rss = usage.ru_maxrss / 1024  # kB on Linux; an upper bound (see peak_rss_kb)
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
         return ChildResult(name, outer, rss, requests, limited, ok=False, error=f"exit {proc.returncode}: {tail}")
     data = json.loads(lines[-1])
+    own = data.pop("peak_rss_kb", None)
+    if own:
+        rss = own / 1024
     return ChildResult(
         name,
         float(data.pop("seconds")),
@@ -157,7 +160,23 @@ def child_main(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     started = time.perf_counter()
     result = fn(spec)
     result.setdefault("seconds", time.perf_counter() - started)
+    result["peak_rss_kb"] = peak_rss_kb()
     print(json.dumps(result), flush=True)
+
+
+def peak_rss_kb() -> int | None:
+    """This process's own peak RSS (``VmHWM``: the high-water mark of the current address space).
+
+    Not ``ru_maxrss``: a child started by fork counts the parent's RSS at the fork (here the parent
+    holds the simulators' data), so ``wait4``'s figure would be the parent's size for small children.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def fmt_ratio(value: float, floor: float) -> str:
