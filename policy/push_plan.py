@@ -88,6 +88,13 @@ class OutboxRow:
     created_at: datetime
     violation_id: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+
+    @property
+    def maybe_landed(self) -> bool:
+        """A queued row whose send was attempted and not known to have failed before reaching
+        the tool (a crash mid-send, a timeout): the write may be in place remotely."""
+        return self.state in (PENDING, FAILED) and self.attempts > 0 and not self.params.get("_not_sent")
 
 
 @dataclass(frozen=True)
@@ -267,7 +274,7 @@ def _reconcile(
         return  # already applied, queued or being retried
     queued = [r for r in live if r.state in (PENDING, FAILED)]
     plan.supersede.extend(r.id for r in queued)
-    maybe_landed = any(r.state == FAILED for r in queued)
+    maybe_landed = any(r.maybe_landed for r in queued)
     applied = [r for r in live if r.state == APPLIED]
     remote = _slot_value(applied[-1]) if applied else baseline
     if remote == desired and not maybe_landed:

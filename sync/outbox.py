@@ -199,6 +199,7 @@ def _row(r: RowMapping) -> pp.OutboxRow:
         created_at=created,
         violation_id=r["violation_id"],
         params=r["params"] or {},
+        attempts=r["attempts"] or 0,
     )
 
 

@@ -37,9 +37,13 @@ def row(
     key: str | None = None,
     created: datetime = NOW,
     vid: int = 1,
+    attempts: int | None = None,
     **params: Any,
 ) -> pp.OutboxRow:
-    return pp.OutboxRow(rid, key or f"k{rid}", "trello-sales", "c1", kind, value, state, created, vid, params)
+    tries = attempts if attempts is not None else (1 if state in (pp.FAILED, pp.APPLIED) else 0)
+    return pp.OutboxRow(
+        rid, key or f"k{rid}", "trello-sales", "c1", kind, value, state, created, vid, params, tries
+    )
 
 
 def plan(
@@ -98,6 +102,8 @@ def test_second_plan_with_everything_stored_is_empty() -> None:
         ([("add_flag", "pending")], "waived", [], [1]),
         ([("add_flag", "applied")], "resolved", [("remove_flag", LABEL)], []),
         ([("add_flag", "failed")], "resolved", [("remove_flag", LABEL)], [1]),  # may have landed
+        # sent, then the process died before it recorded the answer: it may have landed too
+        ([("add_flag", "pending", "tried")], "resolved", [("remove_flag", LABEL)], [1]),
         ([("add_flag", "applied"), ("remove_flag", "pending")], "open", [], [2]),
         ([("add_flag", "applied"), ("remove_flag", "applied")], "open", [("add_flag", LABEL)], []),
         ([("add_flag", "applied"), ("remove_flag", "applied")], "resolved", [], []),
@@ -109,6 +115,7 @@ def test_second_plan_with_everything_stored_is_empty() -> None:
         "pending-waived",
         "applied-resolved",
         "failed-resolved",
+        "in-flight-at-crash-resolved",
         "remove-pending-reopen",
         "removed-reopen",
         "removed-resolved",
@@ -117,9 +124,9 @@ def test_second_plan_with_everything_stored_is_empty() -> None:
     ],
 )
 def test_flag_reconciliation(
-    history: list[tuple[str, str]], state: str, want: list[tuple[str, str]], supersede: list[int]
+    history: list[tuple[str, ...]], state: str, want: list[tuple[str, str]], supersede: list[int]
 ) -> None:
-    rows = [row(i, k, s) for i, (k, s) in enumerate(history, 1)]
+    rows = [row(i, h[0], h[1], attempts=1 if "tried" in h else None) for i, h in enumerate(history, 1)]
     cfg = PushConfig(rules={"owner-required": RulePush(comment=False)})
     p = plan([v(state)], rows, cfg)
     assert kinds(p) == want
