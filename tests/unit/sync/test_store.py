@@ -6,15 +6,13 @@ Each PostgreSQL test runs in a fresh schema of its own, dropped afterwards, so t
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from mapping.base import Quarantined
 from mapping.schema import Person, SalesProject, Task, TaskStatus
@@ -39,27 +37,11 @@ BACKENDS = [
 ]
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    assert POSTGRES_URL
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'salesync.db'}"
-    return str(request.getfixturevalue("pg_schema_url"))
+    return str(request.getfixturevalue("pg_url"))  # tests/conftest.py: a fresh schema per test
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from mapping.schema import Task
 from sync import db
 from sync.store import Store
 from sync.tables import metadata
-from tests.unit.sync.test_store import BACKENDS, NOW, pg_schema_url, store_url  # noqa: F401 (fixtures)
+from tests.unit.sync.test_store import BACKENDS, NOW, store_url  # noqa: F401 (fixtures)
 from tests.unit.test_schema import TASKS
 
 
