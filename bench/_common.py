@@ -90,7 +90,9 @@ class Sims:
 
 
 @contextmanager
-def serve_sims(boards: int, cards: int, projects: int, tasks: int, limits: Limits | None = None) -> Iterator[Sims]:
+def serve_sims(
+    boards: int, cards: int, projects: int, tasks: int, limits: Limits | None = None
+) -> Iterator[Sims]:
     limits = limits or Limits()
     trello = TrelloSim(seed=TRELLO_SEED, boards=boards, cards_per_board=cards)
     asana = build_sim(projects, tasks)
@@ -137,7 +139,9 @@ def run_child(name: str, module: str, spec: dict[str, Any], sims: Sims | None = 
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (stderr.strip().splitlines() or ["(no output)"])[-1]
-        return ChildResult(name, outer, rss, requests, limited, ok=False, error=f"exit {proc.returncode}: {tail}")
+        return ChildResult(
+            name, outer, rss, requests, limited, ok=False, error=f"exit {proc.returncode}: {tail}"
+        )
     data = json.loads(lines[-1])
     own = data.pop("peak_rss_kb", None)
     if own:

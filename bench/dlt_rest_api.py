@@ -59,7 +59,11 @@ def asana_source(spec: dict[str, Any]) -> Any:
                     "name": "users",
                     "endpoint": {
                         "path": "users",
-                        "params": {"workspace": spec["workspace"], "limit": PAGE_SIZE, "opt_fields": USER_OPT_FIELDS},
+                        "params": {
+                            "workspace": spec["workspace"],
+                            "limit": PAGE_SIZE,
+                            "opt_fields": USER_OPT_FIELDS,
+                        },
                     },
                 },
                 {
@@ -123,7 +127,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         pipeline.run(asana_source(spec))
         seconds = time.perf_counter() - started
         with pipeline.sql_client() as client:
-            counts = [client.execute_sql(f"SELECT count(*) FROM {t}") or [[0]] for t in ("tasks", "board__cards")]
+            counts = [
+                client.execute_sql(f"SELECT count(*) FROM {t}") or [[0]] for t in ("tasks", "board__cards")
+            ]
         return {"records": sum(int(c[0][0]) for c in counts), "seconds": seconds}
 
 

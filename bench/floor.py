@@ -40,7 +40,9 @@ async def trello(spec: dict[str, Any]) -> int:
     limiter = RateLimiter(*limit, concurrency=100)
     auth = {"key": spec["trello_key"], "token": spec["trello_token"]}
     async with httpx.AsyncClient(base_url=spec["trello_url"], limits=LIMITS, timeout=60) as client:
-        boards = await _get(client, limiter, "/members/me/boards", {"filter": "open", "fields": BOARD_LIST_FIELDS, **auth})
+        boards = await _get(
+            client, limiter, "/members/me/boards", {"filter": "open", "fields": BOARD_LIST_FIELDS, **auth}
+        )
 
         async def board(bid: str) -> int:
             body = await _get(client, limiter, f"/boards/{bid}", {**BOARD_PARAMS, **auth})
@@ -53,7 +55,9 @@ async def asana(spec: dict[str, Any]) -> int:
     limit = spec["asana_limit"] or (10**9, 1.0)
     limiter = RateLimiter(*limit, concurrency=ASANA_READ_CONCURRENCY)
     headers = {"Authorization": f"Bearer {spec['asana_token']}"}
-    async with httpx.AsyncClient(base_url=spec["asana_url"], headers=headers, limits=LIMITS, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=spec["asana_url"], headers=headers, limits=LIMITS, timeout=60
+    ) as client:
 
         async def pages(path: str, params: dict[str, Any]) -> list[list[dict[str, Any]]]:
             out: list[list[dict[str, Any]]] = []

@@ -68,7 +68,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                     return
                 params = {**params, "offset": body["next_page"]["offset"]}
 
-        for page in pages("/users", {"workspace": spec["workspace"], "limit": 100, "opt_fields": "name,email"}):
+        for page in pages(
+            "/users", {"workspace": spec["workspace"], "limit": 100, "opt_fields": "name,email"}
+        ):
             save(db, "users", page, "gid")
         fields = "name,archived,owner,due_on,permalink_url,custom_fields"
         projects = [p for page in pages(f"/workspaces/{spec['workspace']}/projects",
