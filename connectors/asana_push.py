@@ -81,28 +81,33 @@ class AsanaPushMixin:
                 gid = self._tags[name.casefold()] = str(body["data"]["gid"])
             return gid
 
-    async def _has_tag(self, task_id: str, tag_gid: str) -> bool:
+    async def _tags_named(self, task_id: str, name: str) -> list[str]:
+        """Gids of the task's tags called ``name``. A flag is its name, not one tag gid: workers in
+        other processes may each have created a tag of that name in the workspace."""
         task = await self._task(task_id, "tags.name")
-        return any(str(t.get("gid")) == tag_gid for t in task.get("tags") or [])
+        want = name.casefold()
+        return [str(t["gid"]) for t in task.get("tags") or [] if str(t.get("name", "")).casefold() == want]
 
     async def _add_tag(self, action: PushAction) -> PushResult:
+        present = await self._tags_named(action.task_id, action.value)
+        if present:
+            return PushResult(False, present[0], "tag already on the task")
         gid = await self._tag_gid(action.value, create=True, color=action.params.get("color"))
         assert gid is not None
-        if await self._has_tag(action.task_id, gid):
-            return PushResult(False, gid, "tag already on the task")
         await self.http.request_json(
             "POST", f"tasks/{action.task_id}/addTag", json_body={"data": {"tag": gid}}
         )
         return PushResult(True, gid)
 
     async def _remove_tag(self, action: PushAction) -> PushResult:
-        gid = await self._tag_gid(action.value, create=False)
-        if gid is None or not await self._has_tag(action.task_id, gid):
-            return PushResult(False, gid, "tag not on the task")
-        await self.http.request_json(
-            "POST", f"tasks/{action.task_id}/removeTag", json_body={"data": {"tag": gid}}
-        )
-        return PushResult(True, gid)
+        present = await self._tags_named(action.task_id, action.value)
+        if not present:
+            return PushResult(False, None, "tag not on the task")
+        for gid in present:  # every tag of that name
+            await self.http.request_json(
+                "POST", f"tasks/{action.task_id}/removeTag", json_body={"data": {"tag": gid}}
+            )
+        return PushResult(True, present[0])
 
     # -- comments -------------------------------------------------------------------------------
     async def _comment(self, action: PushAction) -> PushResult:

@@ -17,14 +17,15 @@ concurrent writes are enforced by each connector's HttpClient limiter (its write
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from config.models import Config
 from connectors.base import ActionKind, Connector, PushAction, connector_class
@@ -41,6 +42,9 @@ Clock = Callable[[], datetime]
 
 DEFAULT_MAX_WRITES: Final = 200
 TASKS_IN_FLIGHT: Final = 16  # per source; the connector's limiter caps the real write concurrency
+# PostgreSQL: sends holding their row's advisory lock at once (each holds a pooled connection)
+LOCKED_SENDS: Final = 8
+_LOCK_NAMESPACE: Final = 0x5A1E  # pg_try_advisory_lock(namespace, outbox.id)
 _NOT_SENT: Final = "_not_sent"  # params flag: the last attempt is known not to have reached the tool
 _OPENING: Final = frozenset({pp.ADD_FLAG, pp.COMMENT})
 
@@ -153,6 +157,8 @@ class _Applier:
         # must exist (and be in the connector's cache) before the next write looks for it, or two
         # concurrent first uses create it twice.
         self._flag_locks: dict[tuple[str, str | None], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._postgres = engine.dialect.name == "postgresql"
+        self._locked_sends = asyncio.Semaphore(LOCKED_SENDS)
 
     @property
     def now(self) -> datetime:
@@ -222,6 +228,47 @@ class _Applier:
                 await self.send(connector, e)
 
     async def send(self, connector: Connector, e: Entry) -> None:
+        if not self._postgres:  # SQLite: one run at a time (the run lock)
+            await self._send(connector, e)
+            return
+        async with self._locked_sends:
+            with self._row_lock(e.id) as conn:
+                if conn is None:
+                    self.summary.add(_outcome(e, "skipped", "in flight in another worker"))
+                    return
+                current = conn.execute(
+                    select(outbox.c.attempts, outbox.c.state, outbox.c.params).where(outbox.c.id == e.id)
+                ).one_or_none()
+                conn.commit()
+                if current is None or current.state not in (pp.PENDING, pp.FAILED):
+                    self.summary.add(_outcome(e, "skipped", "done by another run"))
+                    return
+                # What another worker did since we read the row (a send that died mid-way) counts.
+                await self._send(connector, replace(e, attempts=current.attempts, params=current.params or {}))
+
+    @contextlib.contextmanager
+    def _row_lock(self, outbox_id: int) -> Iterator[Connection | None]:
+        """PostgreSQL: hold a session advisory lock on the outbox row while it is sent, so no
+        other worker re-sends a row that is still in flight here. A worker that dies takes its
+        lock with its connection, so the next run may recheck and resend the row at once."""
+        conn = self.engine.connect()
+        try:
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": _LOCK_NAMESPACE, "id": outbox_id}
+            ).scalar()
+            conn.commit()
+            if not got:
+                yield None
+                return
+            try:
+                yield conn
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": _LOCK_NAMESPACE, "id": outbox_id})
+                conn.commit()
+        finally:
+            conn.close()
+
+    async def _send(self, connector: Connector, e: Entry) -> None:
         recheck = e.attempts > 0 and not e.params.get(_NOT_SENT)
         # Claim it: committed before the send (a crash from here on means "maybe landed"), and
         # only if no other run bumped it since we read it (PostgreSQL workers share the outbox).

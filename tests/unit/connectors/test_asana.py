@@ -270,10 +270,26 @@ async def test_add_tag_creates_it_once_and_skips_when_present(
 
 
 async def test_remove_missing_tag_writes_nothing(api: respx.MockRouter, conn: AsanaConnector) -> None:
-    api.get(f"/workspaces/{WS}/tags").respond(json=page([{"gid": "1400000000000009", "name": "policy:x"}]))
+    # the task's own tags (by name) decide; the workspace's tag list is not needed
     api.get(f"/tasks/{TASK}").respond(json={"data": {"gid": TASK, "tags": []}})
     res = await conn.push(action(ActionKind.REMOVE_FLAG, "policy:x"))  # a POST would be unmatched
     assert not res.applied
+
+
+async def test_flag_is_its_name_every_tag_of_that_name_is_removed(
+    api: respx.MockRouter, conn: AsanaConnector
+) -> None:
+    # two workers each created a "policy:x" tag; the task carries one of them: it counts as flagged
+    api.get(f"/tasks/{TASK}").respond(
+        json={"data": {"gid": TASK, "tags": [{"gid": "1400000000000011", "name": "policy:x"},
+                                             {"gid": "1400000000000012", "name": "Policy:X"}]}}
+    )  # fmt: skip
+    assert not (await conn.push(action(ActionKind.ADD_FLAG, "policy:x"))).applied
+    remove = api.post(f"/tasks/{TASK}/removeTag").respond(json={"data": {}})
+    assert (await conn.push(action(ActionKind.REMOVE_FLAG, "policy:x"))).applied
+    assert [json.loads(c.request.content)["data"]["tag"] for c in remove.calls] == [
+        "1400000000000011", "1400000000000012"
+    ]  # fmt: skip
 
 
 async def test_comment_recheck_finds_the_marker(api: respx.MockRouter, conn: AsanaConnector) -> None:
