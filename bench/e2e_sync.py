@@ -42,7 +42,7 @@ def source(kind: str, partitions: int, tasks: int) -> tuple[Any, SimServer, Sour
     sim = build_sim(partitions, tasks)
     server = sim.serve()
     cfg = AsanaSourceConfig(
-        name="asana", token=sim.token, workspace=WORKSPACE, base_url=server.url, rate_limit=UNLIMITED  # type: ignore[arg-type]
+        name="asana", token=sim.token, workspace=WORKSPACE, base_url=server.url, rate_limit=UNLIMITED
     )
     return sim, server, cfg, sim.minimum_requests()
 
