@@ -3,6 +3,7 @@ a store seeded from a simulator's ground truth with owner/due violations, and co
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,5 +103,27 @@ def seed(engine: Engine, source: str, items: list[dict[str, Any]]) -> dict[tuple
                         last_seen=NOW,
                     )
                 )
-                ids[(rule, it["id"])] = int(res.inserted_primary_key[0])
+                pk = res.inserted_primary_key
+                assert pk is not None
+                ids[(rule, it["id"])] = int(pk[0])
     return ids
+
+
+def labels_and_comments(trello: Any, asana: Any) -> tuple[Counter[Any], Counter[Any]]:
+    """The simulators' state as pushed by salesync: ``(source, task, flag name)`` of every
+    ``policy:`` label/tag on a task, and ``(source, task, text)`` of every comment, with counts."""
+    flags: Counter[Any] = Counter()
+    for board in trello.boards.values():
+        names = {lb["id"]: lb["name"] for lb in board.labels}
+        for cid, card in board.cards.items():
+            flags.update((TRELLO, cid, names[i]) for i in card["idLabels"] if names[i].startswith("policy:"))
+    for gid, task in asana.tasks.items():
+        flags.update((ASANA, gid, t["name"]) for t in task.get("tags", []) if t["name"].startswith("policy:"))
+    comments: Counter[Any] = Counter()
+    for cid, acts in trello.comments.items():
+        comments.update((TRELLO, cid, a["data"]["text"]) for a in acts if a["type"] == "commentCard")
+    for gid, stories in asana.stories.items():
+        comments.update(
+            (ASANA, gid, s["text"]) for s in stories if s.get("resource_subtype") == "comment_added"
+        )
+    return flags, comments

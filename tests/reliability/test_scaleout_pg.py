@@ -36,6 +36,7 @@ from tests.integration.push_support import (
     TRELLO,
     asana_connector,
     asana_items,
+    labels_and_comments,
     seed,
     trello_connector,
     trello_items,
@@ -114,24 +115,6 @@ def _spawn_push_worker(args: list[str]) -> subprocess.Popen[str]:
     return proc
 
 
-def _labels_and_comments(trello: TrelloSim, asana: AsanaSim) -> tuple[Counter[Any], Counter[Any]]:
-    flags: Counter[Any] = Counter()
-    for board in trello.boards.values():
-        names = {lb["id"]: lb["name"] for lb in board.labels}
-        for cid, card in board.cards.items():
-            flags.update((TRELLO, cid, names[i]) for i in card["idLabels"] if names[i].startswith("policy:"))
-    for gid, task in asana.tasks.items():
-        flags.update((ASANA, gid, t["name"]) for t in task.get("tags", []) if t["name"].startswith("policy:"))
-    comments: Counter[Any] = Counter()
-    for cid, acts in trello.comments.items():
-        comments.update((TRELLO, cid, a["data"]["text"]) for a in acts if a["type"] == "commentCard")
-    for gid, stories in asana.stories.items():
-        comments.update(
-            (ASANA, gid, s["text"]) for s in stories if s.get("resource_subtype") == "comment_added"
-        )
-    return flags, comments
-
-
 async def test_4_push_workers_share_one_outbox_one_killed_no_action_twice(pg_url: str) -> None:
     rng = random.Random(SEED + 1)
     engine = Store.open(pg_url).engine
@@ -176,7 +159,7 @@ async def test_4_push_workers_share_one_outbox_one_killed_no_action_twice(pg_url
             )
         ).all()
     assert counts["pending"] == counts["failed"] == 0
-    flags, comments = _labels_and_comments(trello, asana)
+    flags, comments = labels_and_comments(trello, asana)
     assert comments and max(comments.values()) == 1  # no comment twice
     want_comments = Counter((s, t) for s, t, k in applied if k == "comment")
     assert Counter((s, t) for s, t, _ in comments) == want_comments  # none missing, none stray
