@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
@@ -191,6 +191,119 @@ def task_row(task: Task, partition_id: str, content_hash: str, now: datetime) ->
         "last_seen": now,
         "last_changed": now,
         "deleted_at": None,
+    }
+
+
+TASK_COLUMNS: Final = (
+    "source",
+    "id",
+    "partition_id",
+    "kind",
+    "url",
+    "project_id",
+    "project",
+    "title",
+    "status",
+    "source_status",
+    "owner",
+    "owner_id",
+    "owner_email",
+    "due_date",
+    "due_at",
+    "start_date",
+    "completed",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "priority",
+    "parent_id",
+    "is_milestone",
+    "archived",
+    "fields",
+    "content_hash",
+    "first_seen",
+    "last_seen",
+    "last_changed",
+    "deleted_at",
+)
+ASSIGNEE_COLUMNS: Final = ("source", "task_id", "person_id", "name", "email", "handle", "position")
+LABEL_COLUMNS: Final = ("source", "task_id", "label", "position")
+
+Convert = Callable[[Any], Any]
+
+
+def task_params(
+    task: Task,
+    partition_id: str,
+    content_hash: str,
+    now: Any,
+    instant: Convert,
+    day: Convert,
+    as_json: Convert,
+) -> tuple[Any, ...]:
+    """``task_row`` as a parameter tuple in ``TASK_COLUMNS`` order, instants/dates/JSON converted
+    for the driver by ``instant``/``day``/``as_json`` (``now`` already converted)."""
+    owner = task.owner
+    return (
+        task.source,
+        task.id,
+        partition_id,
+        task.kind,
+        task.url,
+        task.project_id,
+        task.project,
+        task.title,
+        task.status.value,
+        task.source_status,
+        as_json(person_json(owner)),
+        None if owner is None else owner.id,
+        _email_key(owner),
+        day(task.due_date),
+        instant(task.due_at),
+        day(task.start_date),
+        task.completed,
+        instant(task.completed_at),
+        instant(task.created_at),
+        instant(task.updated_at),
+        task.priority,
+        task.parent_id,
+        task.is_milestone,
+        task.archived,
+        as_json(task.fields),
+        content_hash,
+        now,
+        now,
+        now,
+        None,
+    )
+
+
+def assignee_params(task: Task) -> list[tuple[Any, ...]]:
+    """``assignee_rows`` as tuples in ``ASSIGNEE_COLUMNS`` order."""
+    out: list[tuple[Any, ...]] = []
+    seen: set[str] = set()
+    for p in task.assignees:
+        if p.id in seen:
+            continue
+        seen.add(p.id)
+        out.append((task.source, task.id, p.id, p.name, p.email, p.handle, len(out)))
+    return out
+
+
+def label_params(task: Task) -> list[tuple[Any, ...]]:
+    """``label_rows`` as tuples in ``LABEL_COLUMNS`` order."""
+    src, tid = task.source, task.id
+    return [(src, tid, label, i) for i, label in enumerate(dict.fromkeys(task.labels))]
+
+
+def history_values_of_task(task: Task) -> dict[str, str | None]:
+    """``history_values_of_row(task_row(task, ...))`` without building the row."""
+    return {
+        "owner": None if task.owner is None else task.owner.id,
+        "due_date": history_value("due_date", task.due_date),
+        "due_at": history_value("due_at", to_utc(task.due_at)),
+        "status": task.status.value,
+        "archived": history_value("archived", bool(task.archived)),
     }
 
 

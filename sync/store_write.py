@@ -7,11 +7,13 @@ executemany). An unchanged record costs a hash and a row of a SELECT, and writes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import JSON, Connection, Date, DateTime, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -20,17 +22,22 @@ from mapping.base import Quarantined
 from mapping.schema import Person, SalesProject, Task
 from sync import tables as t
 from sync.store_rows import (
+    ASSIGNEE_COLUMNS,
     HISTORY_FIELDS,
+    LABEL_COLUMNS,
+    TASK_COLUMNS,
+    Convert,
     UpsertCounts,
-    assignee_rows,
+    assignee_params,
     history_values_of_row,
+    history_values_of_task,
     json_safe,
-    label_rows,
+    label_params,
     person_row,
     project_hash,
     project_row,
     task_hash,
-    task_row,
+    task_params,
 )
 
 # Bound parameters per IN (...) list: far below SQLite's and PostgreSQL's limits.
@@ -50,6 +57,151 @@ def dialect_insert(conn: Connection, table: Table) -> Insert:
     return sqlite.insert(table)
 
 
+# -- the driver path -------------------------------------------------------------------------------
+# SQLAlchemy Core's executemany processes every parameter of every row in Python (bind processors,
+# construct_params): for a 1,000-task page that was most of the store's time. Bulk writes go to the
+# driver instead (one executemany of pre-built tuples), the values converted exactly as SQLAlchemy's
+# types convert them, so what lands in the database and what reads return are the same:
+# * SQLite: an instant is ``YYYY-MM-DD HH:MM:SS.ffffff`` of its own fields (SQLAlchemy's DATETIME
+#   storage format, which ignores tzinfo), a date ``YYYY-MM-DD``, JSON the engine's serializer
+#   (None as the JSON ``null``, as SQLAlchemy's JSON type does by default);
+# * PostgreSQL (psycopg 3): instants and dates as they are, JSON wrapped in ``Jsonb`` (dumped with
+#   the serializer the dialect installed on the connection).
+
+_SQLITE_INSTANT: Final = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
+def sqlite_instant(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return _SQLITE_INSTANT % (
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+def sqlite_date(value: date | None) -> str | None:
+    if value is None:
+        return None
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# What ``sync.db._json_dumps`` returns (json.dumps builds this same encoder on every call).
+_JSON_ENCODE: Final = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
+def sqlite_json(value: Any) -> str:
+    if value is None:
+        return "null"
+    if not value and type(value) is dict:
+        return "{}"
+    return _JSON_ENCODE(value)
+
+
+class Binder:
+    """How one backend wants instants, dates and JSON values as driver parameters."""
+
+    def __init__(self, dialect: str) -> None:
+        self.pg = dialect == "postgresql"
+        self.mark = "%s" if self.pg else "?"
+        self.instant: Convert
+        self.date: Convert
+        self.json: Convert
+        if self.pg:
+            from psycopg.types.json import Jsonb
+
+            self.instant, self.date, self.json = _same, _same, Jsonb
+        else:
+            self.instant, self.date, self.json = sqlite_instant, sqlite_date, sqlite_json
+
+    def converters(self, table: Table, columns: Sequence[str]) -> list[Convert | None]:
+        out: list[Convert | None] = []
+        for name in columns:
+            kind = table.c[name].type
+            if isinstance(kind, DateTime):
+                out.append(self.instant)
+            elif isinstance(kind, Date):
+                out.append(self.date)
+            elif isinstance(kind, JSON):
+                out.append(self.json)
+            else:
+                out.append(None)
+        return out
+
+
+@lru_cache(maxsize=4)
+def binder(dialect: str) -> Binder:
+    return Binder(dialect)
+
+
+def binder_of(conn: Connection) -> Binder:
+    return binder(conn.dialect.name)
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+@lru_cache(maxsize=128)
+def insert_sql(
+    dialect: str,
+    table: str,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...] | None = None,
+    keep: tuple[str, ...] = (),
+) -> str:
+    """``INSERT`` (with ``ON CONFLICT (keys) DO UPDATE`` of the other columns when keys are given)."""
+    mark = binder(dialect).mark
+    sql = (
+        f"INSERT INTO {_q(table)} ({', '.join(map(_q, columns))}) VALUES ({', '.join([mark] * len(columns))})"
+    )
+    if keys:
+        skip = set(keys) | set(keep)
+        update = [c for c in columns if c not in skip]
+        if update:
+            sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in update)
+            sql += f" ON CONFLICT ({', '.join(map(_q, keys))}) DO UPDATE SET {sets}"
+    return sql
+
+
+def execute_many(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    params: Sequence[tuple[Any, ...]],
+    *,
+    keys: Sequence[str] | None = None,
+    keep: Sequence[str] = (),
+) -> None:
+    """One driver executemany of already-converted tuples (sqlite3 loops in C, psycopg pipelines)."""
+    if not params:
+        return
+    sql = insert_sql(
+        conn.dialect.name, table.name, tuple(columns), tuple(keys) if keys else None, tuple(keep)
+    )
+    conn.exec_driver_sql(sql, list(params))
+
+
+def rows_to_params(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Dict rows (all with the first row's keys) as columns and converted parameter tuples."""
+    columns = list(rows[0])
+    convs = binder_of(conn).converters(table, columns)
+    pairs = list(zip(columns, convs, strict=True))
+    params = [tuple(row[c] if f is None else f(row[c]) for c, f in pairs) for row in rows]
+    return columns, params
+
+
 def upsert(
     conn: Connection,
     table: Table,
@@ -61,18 +213,16 @@ def upsert(
     """Batched ``INSERT ... ON CONFLICT (keys) DO UPDATE`` of every column but ``keys`` and ``keep``."""
     if not rows:
         return
-    skip = set(keys) | set(keep)
-    ins: Any = dialect_insert(conn, table)
-    update = {c: ins.excluded[c] for c in rows[0] if c not in skip}
-    stmt = ins.on_conflict_do_update(index_elements=list(keys), set_=update) if update else ins
-    conn.execute(stmt, list(rows))
+    columns, params = rows_to_params(conn, table, rows)
+    execute_many(conn, table, columns, params, keys=keys, keep=keep)
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Plain batched INSERT (executemany: psycopg pipelines it, sqlite3 loops in C)."""
     if not rows:
         return
-    conn.execute(table.insert(), list(rows))
+    columns, params = rows_to_params(conn, table, rows)
+    execute_many(conn, table, columns, params)
 
 
 def ensure_source(conn: Connection, source: str, kind: str, now: datetime) -> None:
@@ -100,13 +250,17 @@ def write_tasks(
     if not by_id:
         return UpsertCounts()
     hashes = {tid: task_hash(task) for tid, task in by_id.items()}
+    b = binder_of(conn)
 
     stored: dict[str, tuple[str, bool]] = {}  # id -> (content_hash, tombstoned)
-    c = t.tasks.c
     for part in chunks(list(by_id)):
-        query = select(c.id, c.content_hash, c.deleted_at).where(c.source == source, c.id.in_(part))
-        for tid, h, deleted_at in conn.execute(query):
-            stored[tid] = (h, deleted_at is not None)
+        # Raw SQL: only "is it tombstoned" is needed, not deleted_at parsed back into a datetime.
+        sql = (
+            'SELECT "id", "content_hash", "deleted_at" IS NOT NULL FROM "tasks" '
+            f'WHERE "source" = {b.mark} AND "id" IN ({", ".join([b.mark] * len(part))})'
+        )
+        for tid, h, dead in conn.exec_driver_sql(sql, (source, *part)):
+            stored[tid] = (h, bool(dead))
 
     new_ids = [tid for tid in by_id if tid not in stored]
     # A tombstoned task that re-appears is a change even when its content is the same.
@@ -116,17 +270,17 @@ def write_tasks(
         return UpsertCounts(unchanged=unchanged)
 
     # Sorted by id: concurrent writers lock rows in the same order and cannot deadlock.
-    rows = {
-        tid: task_row(by_id[tid], partition_id, hashes[tid], now) for tid in sorted((*new_ids, *changed_ids))
-    }
-    history = _history_rows(conn, source, changed_ids, rows, now=now, run_id=run_id)
-
-    upsert(conn, t.tasks, list(rows.values()), ["source", "id"], keep=["first_seen"])
+    ids = sorted((*new_ids, *changed_ids))
+    history = _history_rows(conn, source, changed_ids, by_id, now=now, run_id=run_id)
+    stamp = b.instant(now)
+    instant, day, as_json = b.instant, b.date, b.json
+    params = [task_params(by_id[tid], partition_id, hashes[tid], stamp, instant, day, as_json) for tid in ids]
+    execute_many(conn, t.tasks, TASK_COLUMNS, params, keys=("source", "id"), keep=("first_seen",))
     if after_upsert is not None:
         after_upsert(conn, len(new_ids))
     # On PostgreSQL a concurrent writer may have added children to a task we saw as new; the upsert
     # above holds the row locks now, so clearing them here is race-free. SQLite writers are serial.
-    replace = changed_ids if conn.dialect.name == "sqlite" else list(rows)
+    replace = changed_ids if conn.dialect.name == "sqlite" else ids
     for part in chunks(replace):
         conn.execute(
             delete(t.task_assignees).where(
@@ -136,12 +290,10 @@ def write_tasks(
         conn.execute(
             delete(t.task_labels).where(t.task_labels.c.source == source, t.task_labels.c.task_id.in_(part))
         )
-    people = [r for tid in rows for r in assignee_rows(by_id[tid])]
-    labels = [r for tid in rows for r in label_rows(by_id[tid])]
-    if people:
-        insert_many(conn, t.task_assignees, people)
-    if labels:
-        insert_many(conn, t.task_labels, labels)
+    people = [r for tid in ids for r in assignee_params(by_id[tid])]
+    labels = [r for tid in ids for r in label_params(by_id[tid])]
+    execute_many(conn, t.task_assignees, ASSIGNEE_COLUMNS, people)
+    execute_many(conn, t.task_labels, LABEL_COLUMNS, labels)
     if history:
         insert_many(conn, t.task_history, history)
     return UpsertCounts(new=len(new_ids), changed=len(changed_ids), unchanged=unchanged)
@@ -151,7 +303,7 @@ def _history_rows(
     conn: Connection,
     source: str,
     changed_ids: Sequence[str],
-    rows: Mapping[str, Mapping[str, Any]],
+    by_id: Mapping[str, Task],
     *,
     now: datetime,
     run_id: int | None,
@@ -164,7 +316,7 @@ def _history_rows(
         )
         for old_row in conn.execute(query).mappings():
             old = history_values_of_row(old_row)
-            new = history_values_of_row(rows[old_row["id"]])
+            new = history_values_of_task(by_id[old_row["id"]])
             for name in HISTORY_FIELDS:
                 if old[name] != new[name]:
                     out.append(
