@@ -247,5 +247,6 @@ def test_kill_9_push_at_20_random_points_then_push_again_applies_everything_once
         rounds_with_actions_in_flight=sum(1 for n in in_flight if n), in_flight=in_flight,
         final_push_seconds=round(final_seconds, 2), final_line=final_out.splitlines()[-1],
         comments=sum(markers.values()), flags=sum(flags.values()),
+        comments_landed_then_superseded=len(set(markers) - applied),
     )  # fmt: skip
     print("\nreliability-numbers", MEASURED)
