@@ -12,6 +12,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
+def known_zone(value: str) -> str:
+    """An IANA timezone name (``Asia/Shanghai``), or a ValueError naming it."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: absurdly long names
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ValueError(f"unknown timezone {shown!r}") from exc
+    return value
+
+
 class Strict(BaseModel):
     """Base of every config model: unknown keys are errors, values are immutable."""
 
@@ -40,6 +50,8 @@ class SourceConfig(Strict):
     ca_bundle: str | None = None  # a custom CA file; TLS is never switched off
     max_response_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     push: bool | None = None  # None: follow the top-level ``push``
+    # Partitions (boards/projects) of this source synced at once; None: the engine's default for its kind.
+    partition_concurrency: int | None = Field(default=None, ge=1)
 
     @field_validator("base_url")
     @classmethod
@@ -56,6 +68,11 @@ class PersonConfig(Strict):
     email: str | None = None
     timezone: str | None = None
     ids: dict[str, str] = Field(default_factory=dict)  # source name -> tool user id
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
 
 
 class ManagerConfig(Strict):
@@ -115,11 +132,7 @@ class Config(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}") from exc
-        return value
+        return known_zone(value)
 
     @property
     def tz(self) -> ZoneInfo:

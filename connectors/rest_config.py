@@ -22,7 +22,7 @@ import yaml
 from jmespath.exceptions import JMESPathError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from config.models import SourceConfig, Strict
+from config.models import SourceConfig, Strict, known_zone
 
 # -- expressions and templates -------------------------------------------------------------------
 
@@ -300,6 +300,11 @@ class MappingConfig(Strict):
     task: EntityMapping = Field(default_factory=EntityMapping)
     project: EntityMapping = Field(default_factory=EntityMapping)
     person: EntityMapping = Field(default_factory=EntityMapping)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
 
     @model_validator(mode="after")
     def _known_fields(self) -> MappingConfig:
