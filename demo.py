@@ -92,7 +92,9 @@ def run_demo(out: Path, *, now: datetime = DEMO_NOW) -> DemoResult:
             result.remote_writes = {k: len(v) for k, v in writes.items()}
             # What the tools received, for people and tests to compare with the violations.
             (out / "simulator-writes.json").write_text(
-                json.dumps({k: [list(m) for m in v] for k, v in writes.items()}, ensure_ascii=False, indent=1),
+                json.dumps(
+                    {k: [list(m) for m in v] for k, v in writes.items()}, ensure_ascii=False, indent=1
+                ),
                 encoding="utf-8",
             )
             open_by_rule = collections.Counter(v.rule for v in load_violations(store.engine, state="open"))

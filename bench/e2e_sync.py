@@ -36,7 +36,11 @@ def source(kind: str, partitions: int, tasks: int) -> tuple[Any, SimServer, Sour
         sim: Any = trello_sim.TrelloSim(boards=partitions, cards_per_board=tasks)
         server = sim.serve()
         cfg: SourceConfig = TrelloSourceConfig(
-            name="trello", key=trello_sim.KEY, token=trello_sim.TOKEN, base_url=server.url, rate_limit=UNLIMITED  # type: ignore[arg-type]
+            name="trello",
+            key=trello_sim.KEY,
+            token=trello_sim.TOKEN,
+            base_url=server.url,
+            rate_limit=UNLIMITED,  # type: ignore[arg-type]
         )
         return sim, server, cfg, trello_sim.minimum_requests(partitions)
     sim = build_sim(partitions, tasks)

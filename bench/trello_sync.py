@@ -61,7 +61,9 @@ async def run(
     ``cursors`` (board id -> cursor) is read and updated in place with the final pages' cursors.
     """
     conn = make_connector(url)
-    ctx = MappingContext(conn.name, "trello", ZoneInfo(tz), options=TrelloConnector.mapping_options(conn.config))
+    ctx = MappingContext(
+        conn.name, "trello", ZoneInfo(tz), options=TrelloConnector.mapping_options(conn.config)
+    )
     sem = asyncio.Semaphore(concurrency)
     counts = {"boards": 0, "cards": 0}
     started = time.perf_counter()
@@ -85,20 +87,32 @@ async def run(
     return requests, counts["boards"], counts["cards"], seconds
 
 
-def bench(boards: int = 100, cards: int = 1000, concurrency: int = 8, sink: Sink | None = None) -> list[RunResult]:
+def bench(
+    boards: int = 100, cards: int = 1000, concurrency: int = 8, sink: Sink | None = None
+) -> list[RunResult]:
     """Full sync, unchanged re-run, one-board-changed re-run; returns the three results."""
     sim = TrelloSim(seed=42, boards=boards, cards_per_board=cards)
     results: list[RunResult] = []
     with sim.serve() as server:
         cursors: dict[str, Any] = {}
-        req, pulled, n, secs = asyncio.run(run(server.url, cursors, full=True, concurrency=concurrency, sink=sink))
+        req, pulled, n, secs = asyncio.run(
+            run(server.url, cursors, full=True, concurrency=concurrency, sink=sink)
+        )
         results.append(RunResult("full", req, minimum_requests(boards), pulled, n, secs))
         req, pulled, n, secs = asyncio.run(run(server.url, cursors, concurrency=concurrency, sink=sink))
-        results.append(RunResult("incremental, nothing changed", req, minimum_requests(boards, changed=0), pulled, n, secs))
+        results.append(
+            RunResult(
+                "incremental, nothing changed", req, minimum_requests(boards, changed=0), pulled, n, secs
+            )
+        )
         board = next(iter(sim.boards.values()))
         sim.touch(next(iter(board.cards)), name="touched by bench")
         req, pulled, n, secs = asyncio.run(run(server.url, cursors, concurrency=concurrency, sink=sink))
-        results.append(RunResult("incremental, 1 board changed", req, minimum_requests(boards, changed=1), pulled, n, secs))
+        results.append(
+            RunResult(
+                "incremental, 1 board changed", req, minimum_requests(boards, changed=1), pulled, n, secs
+            )
+        )
     return results
 
 

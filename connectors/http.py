@@ -222,7 +222,9 @@ class HttpClient:
     ) -> Any:
         """Send with retries and return the parsed JSON body (None for an empty body)."""
         # parse=True: a truncated 2xx body is retried inside the retry loop, not raised past it
-        response = await self.request(method, url, params=params, json_body=json_body, headers=headers, parse=True)
+        response = await self.request(
+            method, url, params=params, json_body=json_body, headers=headers, parse=True
+        )
         return response.extensions["salesync.json"]
 
     async def request(
@@ -281,7 +283,9 @@ class HttpClient:
             self.stats.requests += 1
             started = time.monotonic()
             try:
-                request = self.client.build_request(method, url, params=params, json=json_body, headers=headers)
+                request = self.client.build_request(
+                    method, url, params=params, json=json_body, headers=headers
+                )
                 response = await self.client.send(request, stream=True)
                 try:
                     await self._read_bounded(response)

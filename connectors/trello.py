@@ -179,7 +179,9 @@ class TrelloConnector(Connector):
             urls = ",".join(f"/boards/{i}?fields={fields}" for i in group)
             answers = await self.http.get_json("batch", params={"urls": urls})
             for board_id, answer in zip(group, answers or [], strict=False):
-                status, body = next(iter(answer.items())) if isinstance(answer, dict) and answer else ("?", None)
+                status, body = (
+                    next(iter(answer.items())) if isinstance(answer, dict) and answer else ("?", None)
+                )
                 if status == "200" and isinstance(body, dict):
                     found.append(body)
                 else:

@@ -18,7 +18,9 @@ from connectors.http import HttpClient
 from errors import ApiError, NotFound
 
 MARKER = re.compile(r"\[salesync:[^\]]+\]")
-LABEL_COLORS = frozenset({"yellow", "purple", "blue", "red", "green", "orange", "black", "sky", "pink", "lime"})
+LABEL_COLORS = frozenset(
+    {"yellow", "purple", "blue", "red", "green", "orange", "black", "sky", "pink", "lime"}
+)
 DEFAULT_LABEL_COLOR = "red"
 PUSH_CARD_FIELDS = "id,idBoard,idList,idLabels,dueComplete,closed"
 
@@ -45,9 +47,13 @@ class TrelloPusher:
             on_card = await self._flag_ids_on_card(board_id, action.value, card)
             if on_card:
                 return PushResult(False, on_card[0], "label already on the card")
-            label = await self._label(board_id, action.value, str(action.params.get("color") or ""), create=True)
+            label = await self._label(
+                board_id, action.value, str(action.params.get("color") or ""), create=True
+            )
             assert label is not None
-            await self.http.request_json("POST", f"cards/{action.task_id}/idLabels", params={"value": label["id"]})
+            await self.http.request_json(
+                "POST", f"cards/{action.task_id}/idLabels", params={"value": label["id"]}
+            )
             return PushResult(True, label["id"])
         if action.kind is ActionKind.REMOVE_FLAG:
             on_card = await self._flag_ids_on_card(board_id, action.value, card)
@@ -116,9 +122,12 @@ class TrelloPusher:
     async def _board_labels(self, board_id: str, *, refresh: bool) -> list[dict[str, Any]]:
         labels = None if refresh else self._labels.get(board_id)
         if labels is None:
-            labels = await self.http.get_json(
-                f"boards/{board_id}/labels", params={"fields": "id,name,color", "limit": "1000"}
-            ) or []
+            labels = (
+                await self.http.get_json(
+                    f"boards/{board_id}/labels", params={"fields": "id,name,color", "limit": "1000"}
+                )
+                or []
+            )
             self._labels[board_id] = labels
         return labels
 
@@ -127,7 +136,9 @@ class TrelloPusher:
         created once if missing and ``create``."""
         async with self._label_lock:
             labels = await self._board_labels(board_id, refresh=False)
-            named = sorted((lb for lb in labels if (lb.get("name") or "") == name), key=lambda lb: str(lb["id"]))
+            named = sorted(
+                (lb for lb in labels if (lb.get("name") or "") == name), key=lambda lb: str(lb["id"])
+            )
             if named:
                 return dict(named[0])
             if not create:
@@ -142,9 +153,12 @@ class TrelloPusher:
     async def _list_named(self, board_id: str, name: str) -> dict[str, Any]:
         lists = self._lists.get(board_id)
         if lists is None:
-            lists = await self.http.get_json(
-                f"boards/{board_id}/lists", params={"filter": "open", "fields": "id,name,closed"}
-            ) or []
+            lists = (
+                await self.http.get_json(
+                    f"boards/{board_id}/lists", params={"filter": "open", "fields": "id,name,closed"}
+                )
+                or []
+            )
             self._lists[board_id] = lists
         key = name.strip().casefold()
         for lst in lists:
@@ -164,7 +178,8 @@ class TrelloPusher:
             raise NotFound(f"board {board_id} has no custom field named {field_name!r}", source=self.source)
         body = _field_body(definition, action.value)
         current = next(
-            (i for i in card.get("customFieldItems") or [] if i.get("idCustomField") == definition["id"]), None
+            (i for i in card.get("customFieldItems") or [] if i.get("idCustomField") == definition["id"]),
+            None,
         )
         if current is not None and _same_value(current, body):
             return PushResult(False, definition["id"], "field already has that value")

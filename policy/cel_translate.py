@@ -47,7 +47,10 @@ _TASK_KEYS: Final[dict[str, tuple[str, str]]] = {
     "days_since_created": ("days_since(t.created_at, c)", _I),
 }
 _PROJECT_KEYS: Final[dict[str, tuple[str, str]]] = {
-    **{k: (f"_p(p).{k}", _S) for k in ("source", "kind", "id", "name", "url", "customer", "currency", "stage")},
+    **{
+        k: (f"_p(p).{k}", _S)
+        for k in ("source", "kind", "id", "name", "url", "customer", "currency", "stage")
+    },
     "owner": ("_person(_p(p).owner)", _M),
     "deal_value": ("_p(p).deal_value", _F),
     "start_date": ("_d(_p(p).start_date)", _S),
@@ -250,7 +253,9 @@ class Translator:
             return "[" + ", ".join(items) + "]", _L
         if kind == "map_lit":
             inits = ch[0].children if ch and ch[0] is not None else []
-            pairs = [f"{self.expr(k)[0]}: {self.expr(v)[0]}" for k, v in zip(inits[::2], inits[1::2], strict=True)]
+            pairs = [
+                f"{self.expr(k)[0]}: {self.expr(v)[0]}" for k, v in zip(inits[::2], inits[1::2], strict=True)
+            ]
             return "{" + ", ".join(pairs) + "}", _M
         raise Unsupported(kind)
 
@@ -287,7 +292,11 @@ class Translator:
     def _arith(op: str, left: tuple[str, str], right: tuple[str, str], node: Tree[Any]) -> tuple[str, str]:
         lt, rt = left[1], right[1]
         allowed = {*_NUMERIC, _DYN} | ({_S, _L} if op == "+" else set())
-        if lt not in allowed or rt not in allowed or (_DYN not in (lt, rt) and (lt in _NUMERIC) != (rt in _NUMERIC)):
+        if (
+            lt not in allowed
+            or rt not in allowed
+            or (_DYN not in (lt, rt) and (lt in _NUMERIC) != (rt in _NUMERIC))
+        ):
             raise CelTypeError(f"no operator {lt} {op} {rt}", node)
         typ = lt if lt == rt else (_F if {lt, rt} == set(_NUMERIC) else _DYN)
         if op == "/":
@@ -334,7 +343,9 @@ class Translator:
         if base[1] in ("task", "project"):
             keys = _TASK_KEYS if base[1] == "task" else _PROJECT_KEYS
             if name not in keys:
-                raise CelTypeError(f"{base[1]} has no field {name!r} (known: {', '.join(sorted(keys))})", name_tok)
+                raise CelTypeError(
+                    f"{base[1]} has no field {name!r} (known: {', '.join(sorted(keys))})", name_tok
+                )
             return keys[name]
         if base[1] not in (_M, _DYN):
             raise CelTypeError(f"a {base[1]} has no fields", name_tok)
@@ -413,7 +424,18 @@ def _strip(node: Tree[Any]) -> Tree[Any]:
     """Descend through single-child wrapper nodes (expr -> ... -> primary)."""
     while (
         isinstance(node, Tree)
-        and node.data in ("expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication", "unary", "member", "primary")
+        and node.data
+        in (
+            "expr",
+            "conditionalor",
+            "conditionaland",
+            "relation",
+            "addition",
+            "multiplication",
+            "unary",
+            "member",
+            "primary",
+        )
         and len([c for c in node.children if c is not None]) == 1
         and isinstance(node.children[-1], Tree)
     ):
@@ -423,5 +445,12 @@ def _strip(node: Tree[Any]) -> Tree[Any]:
 
 # What a translated expression raises where CEL would give an error value (= no match).
 CEL_RUNTIME_ERRORS: Final = (
-    TypeError, KeyError, LookupError, ValueError, AttributeError, IndexError, ZeroDivisionError, re.error,
+    TypeError,
+    KeyError,
+    LookupError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    ZeroDivisionError,
+    re.error,
 )

@@ -144,7 +144,10 @@ class BuiltinRules(_Strict):
     def _shorthand(cls, data: Any) -> Any:
         """``overdue: false`` turns a rule off, ``overdue: true`` keeps its defaults."""
         if isinstance(data, dict):
-            return {k: ({"enabled": False} if v is False else {} if v is True or v is None else v) for k, v in data.items()}
+            return {
+                k: ({"enabled": False} if v is False else {} if v is True or v is None else v)
+                for k, v in data.items()
+            }
         return data
 
     def items(self) -> list[tuple[str, RuleConfig]]:

@@ -57,7 +57,9 @@ def _zone(value: str | tzinfo) -> tzinfo:
 
 
 def _scope_filter(scope: Scope, exempt: str) -> Predicate:
-    sources, projects, lists, labels = (frozenset(x) for x in (scope.sources, scope.projects, scope.lists, scope.labels))
+    sources, projects, lists, labels = (
+        frozenset(x) for x in (scope.sources, scope.projects, scope.lists, scope.labels)
+    )
     include_closed = scope.include_closed
 
     def applies(t: Task) -> bool:
@@ -109,9 +111,7 @@ def build_violation(**values: Any) -> Violation:
     return v
 
 
-def _violation(
-    rule: str, severity: Severity, t: Task, message: str, due: date | None = None
-) -> Violation:
+def _violation(rule: str, severity: Severity, t: Task, message: str, due: date | None = None) -> Violation:
     v = _new(Violation)
     _set(
         v,
@@ -161,7 +161,15 @@ def evaluate(
     gc.disable()
     try:
         return _evaluate(
-            tasks, projects, rules, now, history=history, tz=tz, people_tz=people_tz, waivers=waivers, own_writes=own_writes
+            tasks,
+            projects,
+            rules,
+            now,
+            history=history,
+            tz=tz,
+            people_tz=people_tz,
+            waivers=waivers,
+            own_writes=own_writes,
         )
     finally:
         if was_enabled:
@@ -221,7 +229,9 @@ def _evaluate(
 
     def add(rule_id: str, rc: RuleConfig, check: TaskCheck) -> None:
         if rc.enabled:
-            groups.setdefault(scope_index(rc.scope, rc.exempt_label), []).append((rule_id, rc.severity, check))
+            groups.setdefault(scope_index(rc.scope, rc.exempt_label), []).append(
+                (rule_id, rc.severity, check)
+            )
 
     add("owner-required", r.owner_required, make_owner_required(r.owner_required))
     add("due-date-required", r.due_date_required, make_due_date_required(r.due_date_required))
@@ -316,7 +326,9 @@ def _evaluate(
         for p in project_map.values():
             if not pi.scope.include_closed and (p.archived or p.status.value == "done"):
                 continue
-            if (sources and p.source not in sources) or (projects_scope and not ({p.id, p.name} & projects_scope)):
+            if (sources and p.source not in sources) or (
+                projects_scope and not ({p.id, p.name} & projects_scope)
+            ):
                 continue
             missing = project_missing(p, pi)
             if missing:

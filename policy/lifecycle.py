@@ -96,18 +96,30 @@ def plan_lifecycle(
         if v.state is ViolationState.WAIVED:
             first = prev.first_seen if prev is not None and prev.state is not ViolationState.RESOLVED else now
             reopened = prev.reopened if prev is not None else 0
-            out.append(Transition(key, "waived", ViolationState.WAIVED, first, None, reopened, _stamp(v, first)))
+            out.append(
+                Transition(key, "waived", ViolationState.WAIVED, first, None, reopened, _stamp(v, first))
+            )
             continue
         if prev is None:
             out.append(Transition(key, "new", ViolationState.OPEN, now, None, 0, _stamp(v, now)))
         elif prev.state is ViolationState.OPEN:
             out.append(
-                Transition(key, "persisting", ViolationState.OPEN, prev.first_seen, None, prev.reopened, _stamp(v, prev.first_seen))
+                Transition(
+                    key,
+                    "persisting",
+                    ViolationState.OPEN,
+                    prev.first_seen,
+                    None,
+                    prev.reopened,
+                    _stamp(v, prev.first_seen),
+                )
             )
         else:
             first = now if prev.state is ViolationState.RESOLVED else prev.first_seen
             out.append(
-                Transition(key, "reopened", ViolationState.OPEN, first, None, prev.reopened + 1, _stamp(v, first))
+                Transition(
+                    key, "reopened", ViolationState.OPEN, first, None, prev.reopened + 1, _stamp(v, first)
+                )
             )
     evaluated = None if sources_evaluated is None else set(sources_evaluated)
     for key, prev in previous.items():
@@ -116,7 +128,9 @@ def plan_lifecycle(
         source = key[1]
         if evaluated is not None and source not in evaluated and not (source == "*" and evaluated):
             continue
-        out.append(Transition(key, "resolved", ViolationState.RESOLVED, prev.first_seen, now, prev.reopened, None))
+        out.append(
+            Transition(key, "resolved", ViolationState.RESOLVED, prev.first_seen, now, prev.reopened, None)
+        )
     out.sort(key=lambda tr: tr.key)
     return out
 

@@ -32,7 +32,9 @@ def exceeds(violations: Sequence[Violation], fail_on: str | None) -> bool:
     return any(v.state is ViolationState.OPEN and v.severity.rank >= floor for v in violations)
 
 
-def check_summary(violations: Sequence[Violation], lifecycle: Mapping[str, int] | None = None) -> dict[str, Any]:
+def check_summary(
+    violations: Sequence[Violation], lifecycle: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """Counts for ``summary``: totals by state, severity and rule (open only), plus the lifecycle
     counts of this evaluation (new, persisting, resolved, waived, reopened) when given."""
     open_ = [v for v in violations if v.state is ViolationState.OPEN]
@@ -82,8 +84,12 @@ def render_text(
 ) -> str:
     """One table per owner (owners in name order, no owner last), then a summary line."""
     console = Console(
-        file=io.StringIO(), width=width, color_system="standard" if color else None, force_terminal=color,
-        highlight=False, soft_wrap=False,
+        file=io.StringIO(),
+        width=width,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        highlight=False,
+        soft_wrap=False,
     )
     if not violations:
         console.print("No violations. 没有违规。")
@@ -91,7 +97,9 @@ def render_text(
     for v in violations:
         groups.setdefault(_owner_label(v), []).append(v)
     for owner, items in sorted(groups.items(), key=lambda kv: (kv[1][0].owner is None, kv[0].lower())):
-        table = Table(title=Text(f"{owner} — {len(items)}", style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
+        table = Table(
+            title=Text(f"{owner} — {len(items)}", style="bold"), title_justify="left", box=box.SIMPLE_HEAD
+        )
         table.add_column("severity")
         table.add_column("rule")
         table.add_column("task")
@@ -117,8 +125,7 @@ def render_text(
     by = summary.get("by_severity", {})
     console.print(
         f"{summary.get('open', 0)} open ({by.get('error', 0)} error, {by.get('warning', 0)} warning, "
-        f"{by.get('info', 0)} info), {summary.get('waived', 0)} waived"
-        + _run_line(summary.get("run"))
+        f"{by.get('info', 0)} info), {summary.get('waived', 0)} waived" + _run_line(summary.get("run"))
     )
     file = console.file
     assert isinstance(file, io.StringIO)

@@ -221,8 +221,10 @@ def make_milestone_without_due(_: RuleConfig) -> TaskCheck:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | list | tuple | dict) and len(value) == 0) or (
-        isinstance(value, str) and not value.strip()
+    return (
+        value is None
+        or (isinstance(value, str | list | tuple | dict) and len(value) == 0)
+        or (isinstance(value, str) and not value.strip())
     )
 
 

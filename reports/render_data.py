@@ -15,6 +15,8 @@ CSV_COLUMNS = (
     "rule", "rule_name", "severity", "source", "project_id", "project", "task_id", "title", "owner",
     "owner_email", "due_date", "first_seen", "open_days", "message", "url",
 )  # fmt: skip
+
+
 def render_csv(report: Report) -> str:
     t = Translator(report.locale, report.timezone)
     out = io.StringIO()

@@ -39,9 +39,19 @@ EPOCH = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 LISTS_EN = ("To Do", "Doing", "Blocked", "Done")
 LISTS_ZH = ("待办", "进行中", "阻塞", "已完成")
 PEOPLE = (
-    ("王敏", "wangmin"), ("李娜", "lina"), ("张伟", "zhangwei"), ("刘洋", "liuyang"), ("陈静", "chenjing"),
-    ("Alice Chen", "alicechen"), ("Bob Smith", "bobsmith"), ("Carol Wu", "carolwu"), ("David Lee", "davidlee"),
-    ("Emma Brown", "emmabrown"), ("赵磊", "zhaolei"), ("孙丽", "sunli"), ("Frank Zhou", "frankzhou"),
+    ("王敏", "wangmin"),
+    ("李娜", "lina"),
+    ("张伟", "zhangwei"),
+    ("刘洋", "liuyang"),
+    ("陈静", "chenjing"),
+    ("Alice Chen", "alicechen"),
+    ("Bob Smith", "bobsmith"),
+    ("Carol Wu", "carolwu"),
+    ("David Lee", "davidlee"),
+    ("Emma Brown", "emmabrown"),
+    ("赵磊", "zhaolei"),
+    ("孙丽", "sunli"),
+    ("Frank Zhou", "frankzhou"),
 )
 CUSTOMERS = ("华为", "Acme Corp", "腾讯", "Globex", "小米", "Initech", "阿里巴巴", "Umbrella Ltd")
 STAGES = ("Lead", "Qualified", "Proposal", "Negotiation", "Won")
@@ -51,7 +61,9 @@ COLORS = ("green", "yellow", "orange", "red", "purple", "blue")
 NESTED_ACTIONS_CARD_LIMIT = 1000
 
 
-def minimum_requests(boards: int, *, changed: int | None = None, listed_ids: int | None = None, organizations: int = 0) -> int:
+def minimum_requests(
+    boards: int, *, changed: int | None = None, listed_ids: int | None = None, organizations: int = 0
+) -> int:
     """Requests a sync of ``boards`` boards needs (the connector's documented formula).
 
     Listing: 1 (+1 per organisation) for ``boards: all``, ``ceil(ids/10)`` batches for listed ids;
@@ -142,27 +154,66 @@ class TrelloSim:
         created = EPOCH - timedelta(days=200 - n % 150)
         bid = _hex_id(rng, created)
         names = LISTS_ZH if zh else LISTS_EN
-        lists = [{"id": _hex_id(rng, created), "name": nm, "closed": False, "pos": 1024 * (i + 1), "idBoard": bid}
-                 for i, nm in enumerate(names)]
-        lists.append({"id": _hex_id(rng, created), "name": "旧任务" if zh else "Old tasks", "closed": True,
-                      "pos": 99999, "idBoard": bid})
-        labels = [{"id": _hex_id(rng, created), "idBoard": bid, "name": nm, "color": c}
-                  for nm, c in (("Hot", "red"), ("Renewal", "green"), ("重点客户", "purple"), ("", "sky"))]
+        lists = [
+            {"id": _hex_id(rng, created), "name": nm, "closed": False, "pos": 1024 * (i + 1), "idBoard": bid}
+            for i, nm in enumerate(names)
+        ]
+        lists.append(
+            {
+                "id": _hex_id(rng, created),
+                "name": "旧任务" if zh else "Old tasks",
+                "closed": True,
+                "pos": 99999,
+                "idBoard": bid,
+            }
+        )
+        labels = [
+            {"id": _hex_id(rng, created), "idBoard": bid, "name": nm, "color": c}
+            for nm, c in (("Hot", "red"), ("Renewal", "green"), ("重点客户", "purple"), ("", "sky"))
+        ]
         member_ids = rng.sample(sorted(self.members), 5)
 
         def cf(name: str, kind: str, **extra: Any) -> dict[str, Any]:
-            return {"id": _hex_id(rng, created), "idModel": bid, "modelType": "board", "name": name,
-                    "type": kind, **extra}
+            return {
+                "id": _hex_id(rng, created),
+                "idModel": bid,
+                "modelType": "board",
+                "name": name,
+                "type": kind,
+                **extra,
+            }
 
-        stage_opts = [{"id": _hex_id(rng, created), "idCustomField": "", "value": {"text": s}, "color": "none",
-                       "pos": i} for i, s in enumerate(STAGES)]
-        fields = [cf("客户" if zh else "Customer", "text"), cf("金额" if zh else "Deal value", "number"),
-                  cf("阶段" if zh else "Stage", "list", options=stage_opts), cf("Signed", "checkbox")]
+        stage_opts = [
+            {
+                "id": _hex_id(rng, created),
+                "idCustomField": "",
+                "value": {"text": s},
+                "color": "none",
+                "pos": i,
+            }
+            for i, s in enumerate(STAGES)
+        ]
+        fields = [
+            cf("客户" if zh else "Customer", "text"),
+            cf("金额" if zh else "Deal value", "number"),
+            cf("阶段" if zh else "Stage", "list", options=stage_opts),
+            cf("Signed", "checkbox"),
+        ]
         for opt in stage_opts:
             opt["idCustomField"] = fields[2]["id"]
-        board = Board(bid, f"{'销售项目' if zh else 'Sales project'} {n + 1:03d}", False,
-                      self.org_ids[n % len(self.org_ids)] if self.org_ids and n % 3 == 0 else None,
-                      EPOCH, lists, labels, member_ids, fields, {}, [])
+        board = Board(
+            bid,
+            f"{'销售项目' if zh else 'Sales project'} {n + 1:03d}",
+            False,
+            self.org_ids[n % len(self.org_ids)] if self.org_ids and n % 3 == 0 else None,
+            EPOCH,
+            lists,
+            labels,
+            member_ids,
+            fields,
+            {},
+            [],
+        )
         customer = CUSTOMERS[n % len(CUSTOMERS)]
         for c in range(n_cards):
             self._make_card(board, c, zh, customer)
@@ -183,34 +234,89 @@ class TrelloSim:
         titles = TITLES_ZH if zh else TITLES_EN
         items: list[dict[str, Any]] = []
         if rng.random() < 0.85:
-            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[0]["id"],
-                          "idModel": cid, "modelType": "card", "value": {"text": customer}})
+            items.append(
+                {
+                    "id": _hex_id(rng, EPOCH),
+                    "idCustomField": board.custom_fields[0]["id"],
+                    "idModel": cid,
+                    "modelType": "card",
+                    "value": {"text": customer},
+                }
+            )
         if rng.random() < 0.6:
-            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[1]["id"],
-                          "idModel": cid, "modelType": "card", "value": {"number": str(rng.randint(1, 500) * 1000)}})
+            items.append(
+                {
+                    "id": _hex_id(rng, EPOCH),
+                    "idCustomField": board.custom_fields[1]["id"],
+                    "idModel": cid,
+                    "modelType": "card",
+                    "value": {"number": str(rng.randint(1, 500) * 1000)},
+                }
+            )
         if rng.random() < 0.6:
             opt = rng.choice(board.custom_fields[2]["options"])
-            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[2]["id"],
-                          "idModel": cid, "modelType": "card", "idValue": opt["id"]})
+            items.append(
+                {
+                    "id": _hex_id(rng, EPOCH),
+                    "idCustomField": board.custom_fields[2]["id"],
+                    "idModel": cid,
+                    "modelType": "card",
+                    "idValue": opt["id"],
+                }
+            )
         if rng.random() < 0.2:
-            items.append({"id": _hex_id(rng, EPOCH), "idCustomField": board.custom_fields[3]["id"],
-                          "idModel": cid, "modelType": "card", "value": {"checked": "true"}})
+            items.append(
+                {
+                    "id": _hex_id(rng, EPOCH),
+                    "idCustomField": board.custom_fields[3]["id"],
+                    "idModel": cid,
+                    "modelType": "card",
+                    "value": {"checked": "true"},
+                }
+            )
         checklist_ids = []
         if rng.random() < 0.2:
             clid = _hex_id(rng, EPOCH)
             checklist_ids.append(clid)
-            board.checklists.append({"id": clid, "name": "Checklist", "idBoard": board.id, "idCard": cid,
-                                     "pos": 1, "checkItems": [
-                                         {"id": _hex_id(rng, EPOCH), "name": f"step {i + 1}", "idChecklist": clid,
-                                          "state": "complete" if i < 1 else "incomplete", "due": None,
-                                          "idMember": None, "pos": i} for i in range(3)]})
+            board.checklists.append(
+                {
+                    "id": clid,
+                    "name": "Checklist",
+                    "idBoard": board.id,
+                    "idCard": cid,
+                    "pos": 1,
+                    "checkItems": [
+                        {
+                            "id": _hex_id(rng, EPOCH),
+                            "name": f"step {i + 1}",
+                            "idChecklist": clid,
+                            "state": "complete" if i < 1 else "incomplete",
+                            "due": None,
+                            "idMember": None,
+                            "pos": i,
+                        }
+                        for i in range(3)
+                    ],
+                }
+            )
         board.cards[cid] = {
-            "id": cid, "name": f"{rng.choice(titles)} #{c + 1}", "idBoard": board.id, "idList": lst["id"],
-            "idMembers": members, "idLabels": [board.labels[0]["id"]] if rng.random() < 0.2 else [],
-            "due": due, "dueComplete": lst is board.lists[3], "start": None,
-            "closed": rng.random() < 0.03, "dateLastActivity": _iso(EPOCH), "desc": "",
-            "shortUrl": f"https://trello.com/c/{cid[-8:]}", "url": f"https://trello.com/c/{cid[-8:]}/card",
-            "idChecklists": checklist_ids, "customFieldItems": items, "pos": c,
+            "id": cid,
+            "name": f"{rng.choice(titles)} #{c + 1}",
+            "idBoard": board.id,
+            "idList": lst["id"],
+            "idMembers": members,
+            "idLabels": [board.labels[0]["id"]] if rng.random() < 0.2 else [],
+            "due": due,
+            "dueComplete": lst is board.lists[3],
+            "start": None,
+            "closed": rng.random() < 0.03,
+            "dateLastActivity": _iso(EPOCH),
+            "desc": "",
+            "shortUrl": f"https://trello.com/c/{cid[-8:]}",
+            "url": f"https://trello.com/c/{cid[-8:]}/card",
+            "idChecklists": checklist_ids,
+            "customFieldItems": items,
+            "pos": c,
         }
 
     # -- ground truth and mutators for tests ----------------------------------------------------
@@ -233,8 +339,11 @@ class TrelloSim:
         for board in self.boards.values():
             closed_lists = {lst["id"] for lst in board.lists if lst["closed"]}
             for cid, card in board.cards.items():
-                out[cid] = {"board": board.id, "archived": card["closed"] or card["idList"] in closed_lists,
-                            "closed_list": card["idList"] in closed_lists}
+                out[cid] = {
+                    "board": board.id,
+                    "archived": card["closed"] or card["idList"] in closed_lists,
+                    "closed_list": card["idList"] in closed_lists,
+                }
         return out
 
     def touch(self, card_id: str, name: str | None = None) -> None:
@@ -307,8 +416,11 @@ class TrelloSim:
     def router(self) -> Router:
         r = Router()
         wrap = self._wrap
-        r.add("GET", "/members/me", wrap(lambda q: Response(200, {"id": ME_ID, "username": "salesbot",
-                                                                  "fullName": "Sales Bot"})))
+        r.add(
+            "GET",
+            "/members/me",
+            wrap(lambda q: Response(200, {"id": ME_ID, "username": "salesbot", "fullName": "Sales Bot"})),
+        )
         r.add("GET", "/members/{id}/boards", wrap(self._member_boards))
         r.add("GET", "/organizations/{id}/boards", wrap(self._org_boards))
         r.add("GET", "/batch", wrap(self._batch))
@@ -386,15 +498,30 @@ class TrelloSim:
         cards_filter = q.get("cards", "none")
         if cards_filter != "none":
             if q.get("actions", "none") != "none" and len(board.cards) > NESTED_ACTIONS_CARD_LIMIT:
-                return Response(400, {"message": "API_TOO_MANY_CARDS_REQUESTED", "error": "API_TOO_MANY_CARDS_REQUESTED"})
+                return Response(
+                    400, {"message": "API_TOO_MANY_CARDS_REQUESTED", "error": "API_TOO_MANY_CARDS_REQUESTED"}
+                )
             cfields = self._fields(req, "card_fields")
-            cards = [c for c in board.cards.values()
-                     if cards_filter == "all" or (cards_filter == "open") != c["closed"]]
-            out["cards"] = [self._card_view(board, c, cfields, q.get("card_customFieldItems") == "true",
-                                            q.get("card_members") == "true") for c in cards]
+            cards = [
+                c
+                for c in board.cards.values()
+                if cards_filter == "all" or (cards_filter == "open") != c["closed"]
+            ]
+            out["cards"] = [
+                self._card_view(
+                    board,
+                    c,
+                    cfields,
+                    q.get("card_customFieldItems") == "true",
+                    q.get("card_members") == "true",
+                )
+                for c in cards
+            ]
         lists = q.get("lists", "open")
         if lists != "none":
-            out["lists"] = [dict(lst) for lst in board.lists if lists == "all" or (lists == "open") != lst["closed"]]
+            out["lists"] = [
+                dict(lst) for lst in board.lists if lists == "all" or (lists == "open") != lst["closed"]
+            ]
         if q.get("labels", "none") != "none":
             out["labels"] = [dict(label) for label in board.labels][: int(q.get("labels_limit", "50"))]
         if q.get("members", "none") != "none":
@@ -409,9 +536,14 @@ class TrelloSim:
         m = self.members[member_id]
         return {k: v for k, v in m.items() if not fields or k in fields or k == "id"}
 
-    def _card_view(self, board: Board, card: dict[str, Any], fields: list[str] | None, custom: bool,
-                   members: bool) -> dict[str, Any]:
-        out = {k: v for k, v in card.items() if k != "customFieldItems" and (not fields or k in fields or k == "id")}
+    def _card_view(
+        self, board: Board, card: dict[str, Any], fields: list[str] | None, custom: bool, members: bool
+    ) -> dict[str, Any]:
+        out = {
+            k: v
+            for k, v in card.items()
+            if k != "customFieldItems" and (not fields or k in fields or k == "id")
+        }
         if custom:
             out["customFieldItems"] = [dict(i) for i in card["customFieldItems"]]
         if members:
@@ -426,8 +558,12 @@ class TrelloSim:
         board = self.boards[req.params.get("id") or req.query.get("idBoard", "")]
         if "name" not in req.query or "color" not in req.query:
             return Response(400, "invalid value for name")
-        label = {"id": _hex_id(self.rng, self.now), "idBoard": board.id, "name": req.query["name"],
-                 "color": req.query["color"] or None}
+        label = {
+            "id": _hex_id(self.rng, self.now),
+            "idBoard": board.id,
+            "name": req.query["name"],
+            "color": req.query["color"] or None,
+        }
         board.labels.append(label)
         self._tick(None, board)
         self.mutations.append(("create_label", board.id, label["name"]))
@@ -436,15 +572,22 @@ class TrelloSim:
     def _lists(self, req: Request) -> Response:
         board = self.boards[req.params["id"]]
         flt = req.query.get("filter", "open")
-        return Response(200, [dict(lst) for lst in board.lists if flt == "all" or (flt == "open") != lst["closed"]])
+        return Response(
+            200, [dict(lst) for lst in board.lists if flt == "all" or (flt == "open") != lst["closed"]]
+        )
 
     def _custom_fields(self, req: Request) -> Response:
         return Response(200, json.loads(json.dumps(self.boards[req.params["id"]].custom_fields)))
 
     def _get_card(self, req: Request) -> Response:
         board, card = self.card(req.params["id"])
-        view = self._card_view(board, card, self._fields(req), req.query.get("customFieldItems") == "true",
-                               req.query.get("members") == "true")
+        view = self._card_view(
+            board,
+            card,
+            self._fields(req),
+            req.query.get("customFieldItems") == "true",
+            req.query.get("members") == "true",
+        )
         if req.query.get("checklists", "none") != "none":
             view["checklists"] = [c for c in board.checklists if c["idCard"] == card["id"]]
         return Response(200, view)
@@ -478,9 +621,13 @@ class TrelloSim:
         text = req.query.get("text")
         if not text:
             return Response(400, "invalid value for text")
-        action = {"id": _hex_id(self.rng, self.now), "type": "commentCard", "date": _iso(self.now),
-                  "idMemberCreator": ME_ID, "data": {"text": text, "card": {"id": card["id"]},
-                                                     "board": {"id": board.id}}}
+        action = {
+            "id": _hex_id(self.rng, self.now),
+            "type": "commentCard",
+            "date": _iso(self.now),
+            "idMemberCreator": ME_ID,
+            "data": {"text": text, "card": {"id": card["id"]}, "board": {"id": board.id}},
+        }
         self.comments.setdefault(card["id"], []).append(action)
         self._tick(card, board)
         self.mutations.append(("comment", card["id"], text))
@@ -518,8 +665,12 @@ class TrelloSim:
         definition = next(f for f in board.custom_fields if f["id"] == fid)
         body = req.json() or {}
         items = [i for i in card["customFieldItems"] if i["idCustomField"] != fid]
-        item: dict[str, Any] = {"id": _hex_id(self.rng, self.now), "idCustomField": fid, "idModel": card["id"],
-                                "modelType": "card"}
+        item: dict[str, Any] = {
+            "id": _hex_id(self.rng, self.now),
+            "idCustomField": fid,
+            "idModel": card["id"],
+            "modelType": "card",
+        }
         if "idValue" in body:
             item["idValue"] = body["idValue"]
         else:

@@ -184,5 +184,10 @@ class LeaseQueue:
                 "last_error = :error "
                 "WHERE source = :source AND id = :id AND lease_owner = :worker AND state = 'leased'"
             )
-        params: dict[str, object] = {"source": source, "id": partition_id, "error": error, "worker": self.worker}
+        params: dict[str, object] = {
+            "source": source,
+            "id": partition_id,
+            "error": error,
+            "worker": self.worker,
+        }
         return await asyncio.to_thread(self._update, sql, params) == 1

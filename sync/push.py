@@ -244,7 +244,9 @@ class _Applier:
                     self.summary.add(_outcome(e, "skipped", "done by another run"))
                     return
                 # What another worker did since we read the row (a send that died mid-way) counts.
-                await self._send(connector, replace(e, attempts=current.attempts, params=current.params or {}))
+                await self._send(
+                    connector, replace(e, attempts=current.attempts, params=current.params or {})
+                )
 
     @contextlib.contextmanager
     def _row_lock(self, outbox_id: int) -> Iterator[Connection | None]:
@@ -263,7 +265,9 @@ class _Applier:
             try:
                 yield conn
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": _LOCK_NAMESPACE, "id": outbox_id})
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:ns, :id)"), {"ns": _LOCK_NAMESPACE, "id": outbox_id}
+                )
                 conn.commit()
         finally:
             conn.close()

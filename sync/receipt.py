@@ -93,7 +93,9 @@ class RunReceipt:
 
 def render_receipt_text(receipt: dict[str, Any]) -> str:
     """A short, human summary of a run's completeness receipt."""
-    lines = [f"run {receipt.get('run_id')} ({receipt.get('command')}{', full' if receipt.get('full') else ''})"]
+    lines = [
+        f"run {receipt.get('run_id')} ({receipt.get('command')}{', full' if receipt.get('full') else ''})"
+    ]
     for name, src in receipt.get("sources", {}).items():
         t = src.get("totals", {})
         lines.append(
@@ -105,7 +107,9 @@ def render_receipt_text(receipt: dict[str, Any]) -> str:
         if src.get("error"):
             lines.append(f"    error: {src['error']}")
         for skip in src.get("skipped", []):
-            lines.append(f"    skipped {skip.get('resource')}: HTTP {skip.get('status')} {skip.get('reason')}")
+            lines.append(
+                f"    skipped {skip.get('resource')}: HTTP {skip.get('status')} {skip.get('reason')}"
+            )
         for pid, part in src.get("partitions", {}).items():
             if part.get("status") in ("failed", "warning", "skipped"):
                 why = part.get("error") or "; ".join(part.get("warnings", []))
@@ -116,7 +120,11 @@ def render_receipt_text(receipt: dict[str, Any]) -> str:
         push = receipt["push"]
         lines.append(
             "  push: "
-            + ", ".join(f"{k} {push[k]}" for k in ("planned", "would_write", "applied", "unchanged", "failed", "deferred") if k in push)
+            + ", ".join(
+                f"{k} {push[k]}"
+                for k in ("planned", "would_write", "applied", "unchanged", "failed", "deferred")
+                if k in push
+            )
             + (" (dry run: nothing written)" if push.get("dry_run") else "")
         )
     lines.extend(f"  warning: {w}" for w in receipt.get("warnings", []))

@@ -41,7 +41,11 @@ async def policy_step(ctx: SyncContext) -> None:
 
 async def plan_step(ctx: SyncContext) -> None:
     planned = await asyncio.to_thread(
-        plan_and_store, ctx.store.engine, ctx.config, now=ctx.now, run_id=ctx.receipt.run_id,
+        plan_and_store,
+        ctx.store.engine,
+        ctx.config,
+        now=ctx.now,
+        run_id=ctx.receipt.run_id,
         base_dir=ctx.options.base_dir,
     )
     ctx.receipt.push = {"planned": planned}

@@ -37,7 +37,18 @@ def _utc(value: datetime | None) -> datetime | None:
 def _stored(conn: Connection) -> tuple[dict[Key, StoredViolation], dict[Key, tuple[int, str]]]:
     c = violations.c
     rows = conn.execute(
-        select(c.id, c.rule, c.source, c.task_id, c.state, c.severity, c.first_seen, c.last_seen, c.resolved_at, c.reopened)
+        select(
+            c.id,
+            c.rule,
+            c.source,
+            c.task_id,
+            c.state,
+            c.severity,
+            c.first_seen,
+            c.last_seen,
+            c.resolved_at,
+            c.reopened,
+        )
     )
     stored: dict[Key, StoredViolation] = {}
     ids: dict[Key, tuple[int, str]] = {}
@@ -45,7 +56,9 @@ def _stored(conn: Connection) -> tuple[dict[Key, StoredViolation], dict[Key, tup
         key = (r.rule, r.source, r.task_id)
         first, last = _utc(r.first_seen), _utc(r.last_seen)
         assert first is not None and last is not None
-        stored[key] = StoredViolation(ViolationState(r.state), first, last, _utc(r.resolved_at), r.reopened or 0)
+        stored[key] = StoredViolation(
+            ViolationState(r.state), first, last, _utc(r.resolved_at), r.reopened or 0
+        )
         ids[key] = (r.id, r.severity)
     return stored, ids
 
@@ -145,7 +158,16 @@ def _apply(
         for chunk in _chunks(resolved):
             conn.execute(stmt, chunk)
     snapshot_rows = [
-        {"run_id": run_id, "taken_at": now, "source": s, "rule": r, "severity": sev, "open": o, "new": n, "resolved": x}
+        {
+            "run_id": run_id,
+            "taken_at": now,
+            "source": s,
+            "rule": r,
+            "severity": sev,
+            "open": o,
+            "new": n,
+            "resolved": x,
+        }
         for (s, r, sev), (o, n, x) in sorted(snap.items())
     ]
     if snapshot_rows:

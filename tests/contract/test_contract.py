@@ -55,17 +55,27 @@ def trello_case() -> ContractCase:
 
         board = next(iter(sim.boards.values()))
         card_id = next(iter(board.cards))
-        action = PushAction("contract", ActionKind.ADD_FLAG, card_id, "policy:contract", "k", partition_id=board.id)
+        action = PushAction(
+            "contract", ActionKind.ADD_FLAG, card_id, "policy:contract", "k", partition_id=board.id
+        )
         return action, lambda s: ("add_label", card_id, "policy:contract") in s.mutations
 
     return ContractCase(
         kind="trello",
         make_sim=lambda: TrelloSim(seed=11, boards=2, cards_per_board=6),
-        config=lambda sim, url: {"name": "contract", "type": "trello", "key": KEY, "token": TOKEN, "base_url": url},
+        config=lambda sim, url: {
+            "name": "contract",
+            "type": "trello",
+            "key": KEY,
+            "token": TOKEN,
+            "base_url": url,
+        },
         secret=TOKEN,
         bad_auth=lambda cfg: {**cfg, "token": "not-the-token-0000"},
         expected_task_ids=lambda sim: set(sim.expected_tasks()),
-        auth_applied=lambda sim, server: all(q.get("key") == KEY and q.get("token") == TOKEN for _, _, q, _ in sim.requests),
+        auth_applied=lambda sim, server: all(
+            q.get("key") == KEY and q.get("token") == TOKEN for _, _, q, _ in sim.requests
+        ),
         rate_limited_sim=rate_limited,
         push=push,
     )
@@ -125,13 +135,21 @@ def asana_case() -> ContractCase:
     def push(sim: AsanaSim) -> tuple[PushAction, Callable[[AsanaSim], bool]]:
         project = sim.live_projects()[0]
         task = sim.project_tasks[project][0]
-        action = PushAction("contract", ActionKind.ADD_FLAG, task, "policy:contract", "k", partition_id=project)
+        action = PushAction(
+            "contract", ActionKind.ADD_FLAG, task, "policy:contract", "k", partition_id=project
+        )
         return action, lambda s: ("add_tag", task, "policy:contract") in s.mutations
 
     return ContractCase(
         kind="asana",
         make_sim=lambda: AsanaSim(projects=2, tasks_per_project=120, users=4),  # 2 task pages per project
-        config=lambda sim, url: {"name": "contract", "type": "asana", "token": TOKEN, "workspace": WORKSPACE, "base_url": url},
+        config=lambda sim, url: {
+            "name": "contract",
+            "type": "asana",
+            "token": TOKEN,
+            "workspace": WORKSPACE,
+            "base_url": url,
+        },
         secret=TOKEN,
         bad_auth=lambda cfg: {**cfg, "token": "not-the-token-0000"},
         expected_task_ids=lambda sim: {g for p in sim.live_projects() for g in sim.expected_tasks(p)},

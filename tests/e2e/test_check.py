@@ -55,17 +55,59 @@ def home(tmp_path: Path) -> Path:
     (tmp_path / "policy.yaml").write_text(POLICY, encoding="utf-8")
     store = Store.open(f"sqlite:///{tmp_path / 'salesync.db'}")
     tasks = [
-        Task(source="trello-sales", kind="trello", id="c1", title="跟进合同签署", project_id="b1", owner=None,
-             due_date=date(2026, 12, 5), updated_at=NOW),
-        Task(source="trello-sales", kind="trello", id="c2", title="报价 quote", project_id="b1", owner=WANG,
-             due_date=date(2026, 11, 27), updated_at=NOW),  # due "yesterday" in Shanghai
-        Task(source="trello-sales", kind="trello", id="c3", title="大客户", project_id="b1", owner=LI,
-             fields={"deal_value": 500000}, updated_at=NOW - timedelta(days=20)),
-        Task(source="trello-sales", kind="trello", id="c4", title="done", project_id="b1", owner=None,
-             status=TaskStatus.DONE, updated_at=NOW),
+        Task(
+            source="trello-sales",
+            kind="trello",
+            id="c1",
+            title="跟进合同签署",
+            project_id="b1",
+            owner=None,
+            due_date=date(2026, 12, 5),
+            updated_at=NOW,
+        ),
+        Task(
+            source="trello-sales",
+            kind="trello",
+            id="c2",
+            title="报价 quote",
+            project_id="b1",
+            owner=WANG,
+            due_date=date(2026, 11, 27),
+            updated_at=NOW,
+        ),  # due "yesterday" in Shanghai
+        Task(
+            source="trello-sales",
+            kind="trello",
+            id="c3",
+            title="大客户",
+            project_id="b1",
+            owner=LI,
+            fields={"deal_value": 500000},
+            updated_at=NOW - timedelta(days=20),
+        ),
+        Task(
+            source="trello-sales",
+            kind="trello",
+            id="c4",
+            title="done",
+            project_id="b1",
+            owner=None,
+            status=TaskStatus.DONE,
+            updated_at=NOW,
+        ),
     ]
-    projects = [SalesProject(source="trello-sales", kind="trello", id="b1", name="华东项目", owner=WANG,
-                             customer="ACME", deal_value=1.0, due_date=date(2026, 12, 31))]
+    projects = [
+        SalesProject(
+            source="trello-sales",
+            kind="trello",
+            id="b1",
+            name="华东项目",
+            owner=WANG,
+            customer="ACME",
+            deal_value=1.0,
+            due_date=date(2026, 12, 31),
+        )
+    ]
     store.write_page("trello-sales", "trello", "b1", tasks=tasks, projects=projects, now=NOW)
     store.close()
     return tmp_path
@@ -87,20 +129,39 @@ def test_json_contract_and_fail_on(home: Path, monkeypatch: pytest.MonkeyPatch) 
     assert set(body) == {"violations", "summary"}
     got = sorted((v["rule"], v["task_id"]) for v in body["violations"])
     assert got == [
-        ("big-deal-no-due", "c3"), ("due-date-required", "c3"), ("overdue", "c2"), ("owner-required", "c1"),
+        ("big-deal-no-due", "c3"),
+        ("due-date-required", "c3"),
+        ("overdue", "c2"),
+        ("owner-required", "c1"),
         ("stale", "c3"),
     ]
     for v in body["violations"]:
-        assert list(v) == ["rule", "severity", "source", "task_id", "project_id", "title", "owner", "due_date",
-                           "message", "first_seen", "state"]
+        assert list(v) == [
+            "rule",
+            "severity",
+            "source",
+            "task_id",
+            "project_id",
+            "title",
+            "owner",
+            "due_date",
+            "message",
+            "first_seen",
+            "state",
+        ]
         assert v["first_seen"] == "2026-11-27T16:30:00Z" and v["state"] == "open"
     assert body["summary"]["run"]["new"] == 5
 
 
 @pytest.mark.parametrize(
     ("args", "code"),
-    [((), 0), (("--fail-on", "error"), 1), (("--fail-on", "warning", "--rule", "stale"), 1),
-     (("--fail-on", "error", "--rule", "stale"), 0), (("--fail-on", "error", "--owner", "nobody"), 0)],
+    [
+        ((), 0),
+        (("--fail-on", "error"), 1),
+        (("--fail-on", "warning", "--rule", "stale"), 1),
+        (("--fail-on", "error", "--rule", "stale"), 0),
+        (("--fail-on", "error", "--owner", "nobody"), 0),
+    ],
     ids=["no-fail-on", "error", "warning-stale", "error-but-only-stale", "filtered-out"],
 )
 def test_exit_codes(home: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], code: int) -> None:
@@ -117,13 +178,26 @@ def test_text_grouped_by_owner(home: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_csv_and_filters(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = run(home, "check", "--format", "csv", "--owner", "li.lei@example.com", "--rule", "stale",
-                 "--rule", "big-deal-no-due", monkeypatch=monkeypatch)
+    result = run(
+        home,
+        "check",
+        "--format",
+        "csv",
+        "--owner",
+        "li.lei@example.com",
+        "--rule",
+        "stale",
+        "--rule",
+        "big-deal-no-due",
+        monkeypatch=monkeypatch,
+    )
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert sorted(r["rule"] for r in rows) == ["big-deal-no-due", "stale"]
     result = run(home, "check", "--format", "json", "--source", "asana-sales", monkeypatch=monkeypatch)
     assert json.loads(result.stdout)["violations"] == []
-    result = run(home, "check", "--format", "json", "--project", "b1", "--rule", "overdue", monkeypatch=monkeypatch)
+    result = run(
+        home, "check", "--format", "json", "--project", "b1", "--rule", "overdue", monkeypatch=monkeypatch
+    )
     assert [v["task_id"] for v in json.loads(result.stdout)["violations"]] == ["c2"]
 
 
@@ -134,16 +208,39 @@ def test_lifecycle_across_runs_and_waiver(home: Path, monkeypatch: pytest.Monkey
     assert body["summary"]["run"] == {"new": 0, "persisting": 5, "resolved": 0, "waived": 0, "reopened": 0}
     assert {v["first_seen"] for v in body["violations"]} == {"2026-11-27T16:30:00Z"}
     (home / "salesync.yaml").write_text(
-        CONFIG + "waivers:\n  - {rule: owner-required, task: 'trello-sales:c1', until: 2026-12-01, reason: 客户暂停}\n",
+        CONFIG
+        + "waivers:\n  - {rule: owner-required, task: 'trello-sales:c1', until: 2026-12-01, reason: 客户暂停}\n",
         encoding="utf-8",
     )
-    body = json.loads(run(home, "check", "--format", "json", "--fail-on", "error", "--rule", "owner-required",
-                          now=later, monkeypatch=monkeypatch).stdout)
+    body = json.loads(
+        run(
+            home,
+            "check",
+            "--format",
+            "json",
+            "--fail-on",
+            "error",
+            "--rule",
+            "owner-required",
+            now=later,
+            monkeypatch=monkeypatch,
+        ).stdout
+    )
     assert [(v["task_id"], v["state"]) for v in body["violations"]] == [("c1", "waived")]
     # the waiver runs out (2026-12-02 in Shanghai): the violation is back, open
     expired = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
-    result = run(home, "check", "--format", "json", "--fail-on", "error", "--rule", "owner-required",
-                 now=expired, monkeypatch=monkeypatch)
+    result = run(
+        home,
+        "check",
+        "--format",
+        "json",
+        "--fail-on",
+        "error",
+        "--rule",
+        "owner-required",
+        now=expired,
+        monkeypatch=monkeypatch,
+    )
     assert result.exit_code == 1
     assert [(v["task_id"], v["state"]) for v in json.loads(result.stdout)["violations"]] == [("c1", "open")]
 
@@ -156,7 +253,9 @@ def test_cel_error_is_one_line_exit_2(home: Path, monkeypatch: pytest.MonkeyPatc
         result = run(home, *command, monkeypatch=monkeypatch)
         assert result.exit_code == 2, (command, result.output)
         [line] = result.stderr.strip().splitlines()
-        assert line.startswith("error: ") and "custom[broken].expression" in line and "line 1, column 1" in line
+        assert (
+            line.startswith("error: ") and "custom[broken].expression" in line and "line 1, column 1" in line
+        )
 
 
 def test_subprocess(home: Path) -> None:
@@ -170,8 +269,21 @@ def test_subprocess(home: Path) -> None:
         pytest.skip(f"console script not installed at {script}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SALESYNC_")}
     done = subprocess.run(
-        [str(script), "--config", str(home / "salesync.yaml"), "check", "--format", "json", "--fail-on", "error"],
-        cwd=home, env=env, capture_output=True, text=True, timeout=60,
+        [
+            str(script),
+            "--config",
+            str(home / "salesync.yaml"),
+            "check",
+            "--format",
+            "json",
+            "--fail-on",
+            "error",
+        ],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1, done.stderr
     body = json.loads(done.stdout)

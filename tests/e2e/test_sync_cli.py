@@ -80,7 +80,9 @@ def test_sync_under_cron_prints_nothing(workdir: Path) -> None:
 def test_unknown_source_is_a_usage_error(workdir: Path) -> None:
     result = run(workdir, "sync", "--source", "nope")
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == ["error: no source named 'nope' (configured: trello-sales, asana-sales)"]
+    assert result.stderr.strip().splitlines() == [
+        "error: no source named 'nope' (configured: trello-sales, asana-sales)"
+    ]
 
 
 def test_import_one_board(workdir: Path) -> None:
@@ -98,7 +100,10 @@ def test_second_run_while_locked_exits_4(workdir: Path) -> None:
     with run_lock(f"sqlite:///{db}"):
         proc = subprocess.run(
             [str(SALESYNC), "--config", str(workdir / "salesync.yaml"), "sync"],
-            env={**os.environ, **ENV}, capture_output=True, text=True, timeout=60,
+            env={**os.environ, **ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert proc.returncode == 4
     lines = proc.stderr.strip().splitlines()

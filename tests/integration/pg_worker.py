@@ -17,7 +17,9 @@ from tests.unit.sync.fakes import FakeConnector, FakeSourceConfig, fake_registry
 def main() -> int:
     url, worker, n, log_path, delay, ttl = sys.argv[1:7]
     FakeConnector.world = {
-        "fake": {f"p{i:04d}": [{"id": f"p{i}-t{j}", "title": f"task {j}"} for j in range(3)] for i in range(int(n))}
+        "fake": {
+            f"p{i:04d}": [{"id": f"p{i}-t{j}", "title": f"task {j}"} for j in range(3)] for i in range(int(n))
+        }
     }
     FakeConnector.delay = float(delay)
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

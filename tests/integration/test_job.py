@@ -44,22 +44,33 @@ def make_config(trello_url: str, asana_url: str, push: bool) -> Config:
         timezone="Asia/Shanghai",
         push=push,
         sources=[
-            TrelloSourceConfig(name="trello-sales", key=trello_sim.KEY, token=trello_sim.TOKEN, base_url=trello_url),  # type: ignore[arg-type]
-            AsanaSourceConfig(name="asana-sales", token=asana_sim.TOKEN, workspace="1000000000000001", base_url=asana_url),  # type: ignore[arg-type]
+            TrelloSourceConfig(
+                name="trello-sales", key=trello_sim.KEY, token=trello_sim.TOKEN, base_url=trello_url
+            ),  # type: ignore[arg-type]
+            AsanaSourceConfig(
+                name="asana-sales", token=asana_sim.TOKEN, workspace="1000000000000001", base_url=asana_url
+            ),  # type: ignore[arg-type]
         ],
     )
 
 
 async def job(config: Config, store: Store, now: datetime, **opts: Any) -> Any:
     return await run_sync(
-        config, store, SyncOptions(**opts), http_options=OPTIONS, clock=lambda: now, post_steps=default_steps()
+        config,
+        store,
+        SyncOptions(**opts),
+        http_options=OPTIONS,
+        clock=lambda: now,
+        post_steps=default_steps(),
     )
 
 
 def open_violations(store: Store, rule: str) -> int:
     with store.engine.connect() as c:
-        q = select(func.count()).select_from(tables.violations).where(
-            tables.violations.c.rule == rule, tables.violations.c.state == "open"
+        q = (
+            select(func.count())
+            .select_from(tables.violations)
+            .where(tables.violations.c.rule == rule, tables.violations.c.state == "open")
         )
         return int(c.execute(q).scalar_one())
 
@@ -82,7 +93,9 @@ async def test_whole_job_flags_then_stays_quiet(sims: Any, tmp_path: Path) -> No
     asana_writes = [m for m in a.mutations if m[0] in ("add_tag", "comment")]
     assert trello_writes and asana_writes
     assert len(trello_writes) + len(asana_writes) == push["applied"]
-    flagged = {m[1] for m in trello_writes if m[0] == "add_label"} | {m[1] for m in asana_writes if m[0] == "add_tag"}
+    flagged = {m[1] for m in trello_writes if m[0] == "add_label"} | {
+        m[1] for m in asana_writes if m[0] == "add_tag"
+    }
     commented = {m[1] for m in trello_writes + asana_writes if m[0] == "comment"}
     assert flagged == commented  # one comment per flagged task, on the same tasks
 
@@ -124,6 +137,8 @@ async def test_receipt_numbers_equal_the_simulators(sims: Any, tmp_path: Path) -
     assert asana["requests"] == as_.count() == a.minimum_requests()
     assert store.count_tasks() == cards + len(asana_tasks)
     assert trello["totals"]["archived"] == sum(
-        1 for b in t.boards.values() for c in b.cards.values()
+        1
+        for b in t.boards.values()
+        for c in b.cards.values()
         if c["closed"] or c["idList"] in {lst["id"] for lst in b.lists if lst["closed"]}
     )

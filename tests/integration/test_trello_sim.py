@@ -89,7 +89,9 @@ class SpecChecker:
                 num = int(value) if kind == "integer" else float(value)
             except ValueError:
                 return [f"{name}={value!r} is not {kind}"]
-            if ("maximum" in schema and num > schema["maximum"]) or ("minimum" in schema and num < schema["minimum"]):
+            if ("maximum" in schema and num > schema["maximum"]) or (
+                "minimum" in schema and num < schema["minimum"]
+            ):
                 return [f"{name}={value!r} out of bounds"]
         if "enum" in schema:
             bad = [v for v in value.split(",") if v not in schema["enum"]]
@@ -110,7 +112,11 @@ class SpecChecker:
         kinds = schema.get("type")
         kinds = kinds if isinstance(kinds, list) else [kinds] if kinds else []
         py: dict[str, type | tuple[type, ...]] = {
-            "object": dict, "string": str, "boolean": bool, "number": (int, float), "array": list
+            "object": dict,
+            "string": str,
+            "boolean": bool,
+            "number": (int, float),
+            "array": list,
         }
         if kinds and not any(isinstance(body, py.get(str(k), object)) for k in kinds):
             return [f"{where}: {body!r} is not {kinds}"]
@@ -149,16 +155,28 @@ class SpecChecker:
                     errors.append(f"{where}: query {name!r} not declared for {template}")
                 else:
                     errors += self.value_errors(declared[name].get("schema", {}), value, f"{where} {name}")
-            errors += [f"{where}: missing required {n}" for n, p in declared.items() if p.get("required") and n not in query]
+            errors += [
+                f"{where}: missing required {n}"
+                for n, p in declared.items()
+                if p.get("required") and n not in query
+            ]
             if "key" not in query or "token" not in query:
                 errors.append(f"{where}: security scheme key+token not applied")
             if body:
-                schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-                errors += self.body_errors(schema, json.loads(body), where) if schema else [f"{where}: unexpected body"]
+                schema = (
+                    op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+                )
+                errors += (
+                    self.body_errors(schema, json.loads(body), where)
+                    if schema
+                    else [f"{where}: unexpected body"]
+                )
             if template == "/batch":
                 for route in query.get("urls", "").split(","):
                     sub = urlsplit(route)
-                    errors += self.check("GET", sub.path, {**dict(parse_qsl(sub.query)), "key": "k", "token": "t"}, b"")
+                    errors += self.check(
+                        "GET", sub.path, {**dict(parse_qsl(sub.query)), "key": "k", "token": "t"}, b""
+                    )
             return errors
         return [f"{where}: no such path in spec"]
 
@@ -180,15 +198,21 @@ def sim(checker: SpecChecker) -> Iterator[tuple[TrelloSim, SimServer]]:
 
 
 def connector(url: str, **kw: Any) -> TrelloConnector:
-    cfg = TrelloSourceConfig.model_validate({"name": "trello-sales", "key": KEY, "token": TOKEN, "base_url": url, **kw})
+    cfg = TrelloSourceConfig.model_validate(
+        {"name": "trello-sales", "key": KEY, "token": TOKEN, "base_url": url, **kw}
+    )
     return TrelloConnector(cfg, http=FAST)
 
 
 def ctx_for(c: TrelloConnector) -> MappingContext:
-    return MappingContext("trello-sales", "trello", SHANGHAI, options=TrelloConnector.mapping_options(c.config))
+    return MappingContext(
+        "trello-sales", "trello", SHANGHAI, options=TrelloConnector.mapping_options(c.config)
+    )
 
 
-async def sync(c: TrelloConnector, cursors: dict[str, Any], full: bool = False) -> tuple[list[RawPage], dict[str, Task]]:
+async def sync(
+    c: TrelloConnector, cursors: dict[str, Any], full: bool = False
+) -> tuple[list[RawPage], dict[str, Task]]:
     """What the engine does, minus the store: pull every partition, map, keep the final cursors."""
     pages: list[RawPage] = []
     tasks: dict[str, Task] = {}
@@ -211,7 +235,9 @@ async def conn(sim: tuple[TrelloSim, SimServer]) -> AsyncIterator[TrelloConnecto
 
 
 # -- tests ----------------------------------------------------------------------------------------
-async def test_full_pull_matches_ground_truth_with_minimum_requests(sim: tuple[TrelloSim, SimServer], conn: TrelloConnector) -> None:
+async def test_full_pull_matches_ground_truth_with_minimum_requests(
+    sim: tuple[TrelloSim, SimServer], conn: TrelloConnector
+) -> None:
     s, server = sim
     pages, tasks = await sync(conn, {})
     truth = s.expected_tasks()
@@ -222,7 +248,9 @@ async def test_full_pull_matches_ground_truth_with_minimum_requests(sim: tuple[T
     assert all(p.full for p in pages if p.entity == "task")
 
 
-async def test_incremental_unchanged_costs_one_request(sim: tuple[TrelloSim, SimServer], conn: TrelloConnector) -> None:
+async def test_incremental_unchanged_costs_one_request(
+    sim: tuple[TrelloSim, SimServer], conn: TrelloConnector
+) -> None:
     cursors: dict[str, Any] = {}
     await sync(conn, cursors)
     again = connector(sim[1].url)
@@ -232,7 +260,9 @@ async def test_incremental_unchanged_costs_one_request(sim: tuple[TrelloSim, Sim
     assert again.stats.requests == 1 == minimum_requests(3, changed=0)
 
 
-async def test_incremental_after_change_pulls_only_that_board(sim: tuple[TrelloSim, SimServer], conn: TrelloConnector) -> None:
+async def test_incremental_after_change_pulls_only_that_board(
+    sim: tuple[TrelloSim, SimServer], conn: TrelloConnector
+) -> None:
     s, _ = sim
     cursors: dict[str, Any] = {}
     await sync(conn, cursors)
@@ -248,7 +278,9 @@ async def test_incremental_after_change_pulls_only_that_board(sim: tuple[TrelloS
     assert sum(p.unchanged for p in pages) == 2
 
 
-async def test_deleted_card_missing_from_full_listing(sim: tuple[TrelloSim, SimServer], conn: TrelloConnector) -> None:
+async def test_deleted_card_missing_from_full_listing(
+    sim: tuple[TrelloSim, SimServer], conn: TrelloConnector
+) -> None:
     s, _ = sim
     cursors: dict[str, Any] = {}
     await sync(conn, cursors)
@@ -264,7 +296,9 @@ async def test_deleted_card_missing_from_full_listing(sim: tuple[TrelloSim, SimS
     assert gone not in seen and seen == set(board.cards)  # the engine tombstones what it did not see
 
 
-async def test_archived_list_archives_its_open_cards(sim: tuple[TrelloSim, SimServer], conn: TrelloConnector) -> None:
+async def test_archived_list_archives_its_open_cards(
+    sim: tuple[TrelloSim, SimServer], conn: TrelloConnector
+) -> None:
     s, _ = sim
     board = next(iter(s.boards.values()))
     doing = board.lists[1]
@@ -274,16 +308,24 @@ async def test_archived_list_archives_its_open_cards(sim: tuple[TrelloSim, SimSe
     assert in_list and all(tasks[c["id"]].archived for c in in_list)
 
 
-async def test_custom_fields_and_timezone_edge(sim: tuple[TrelloSim, SimServer], conn: TrelloConnector) -> None:
+async def test_custom_fields_and_timezone_edge(
+    sim: tuple[TrelloSim, SimServer], conn: TrelloConnector
+) -> None:
     s, _ = sim
     _, tasks = await sync(conn, {})
     zh_board = list(s.boards.values())[1]  # odd boards are Chinese: 客户 / 金额 / 阶段
     zh_tasks = [t for t in tasks.values() if t.project_id == zh_board.id and "客户" in t.fields]
     assert zh_tasks and all(t.fields["customer"] == t.fields["客户"] for t in zh_tasks)
     staged = [t for t in tasks.values() if "stage" in t.fields]
-    assert staged and all(t.fields["stage"] in ("Lead", "Qualified", "Proposal", "Negotiation", "Won") for t in staged)
-    edge = [t for t in tasks.values() if t.due_at is not None and t.due_at.hour == 16 and t.due_at.minute == 30]
-    assert edge and all(t.due_at and t.due_date == t.due_at.date() + timedelta(days=1) for t in edge)  # 16:30Z = 00:30 next day
+    assert staged and all(
+        t.fields["stage"] in ("Lead", "Qualified", "Proposal", "Negotiation", "Won") for t in staged
+    )
+    edge = [
+        t for t in tasks.values() if t.due_at is not None and t.due_at.hour == 16 and t.due_at.minute == 30
+    ]
+    assert edge and all(
+        t.due_at and t.due_date == t.due_at.date() + timedelta(days=1) for t in edge
+    )  # 16:30Z = 00:30 next day
     assert any(t.owner is None for t in tasks.values()) and any(t.due_date is None for t in tasks.values())
 
 
@@ -299,14 +341,20 @@ async def test_push_round_trip(sim: tuple[TrelloSim, SimServer], conn: TrelloCon
     done_list = board.lists[3]["name"]
 
     def action(kind: ActionKind, value: str, **kw: Any) -> PushAction:
-        return PushAction("trello-sales", kind, card_id, value, f"{kind}-{value}", partition_id=board.id, **kw)
+        return PushAction(
+            "trello-sales", kind, card_id, value, f"{kind}-{value}", partition_id=board.id, **kw
+        )
 
     flag = "policy:owner-missing"
     results = [
         await conn.push(action(ActionKind.ADD_FLAG, flag, params={"color": "orange"})),
         await conn.push(action(ActionKind.ADD_FLAG, flag)),  # already there: no write
-        await conn.push(action(ActionKind.COMMENT, "请指定负责人 [salesync:0a1b2c3d]", params={"mention": "wangmin"})),
-        await conn.push(action(ActionKind.COMMENT, "请指定负责人 [salesync:0a1b2c3d]", recheck=True)),  # landed before
+        await conn.push(
+            action(ActionKind.COMMENT, "请指定负责人 [salesync:0a1b2c3d]", params={"mention": "wangmin"})
+        ),
+        await conn.push(
+            action(ActionKind.COMMENT, "请指定负责人 [salesync:0a1b2c3d]", recheck=True)
+        ),  # landed before
         await conn.push(action(ActionKind.MOVE, done_list)),
         await conn.push(action(ActionKind.SET_COMPLETED, "true")),
         await conn.push(action(ActionKind.SET_FIELD, "Proposal", params={"field": "Stage"})),
@@ -316,7 +364,14 @@ async def test_push_round_trip(sim: tuple[TrelloSim, SimServer], conn: TrelloCon
     ]
     assert [r.applied for r in results] == [True, False, True, False, True, True, True, True, True, False]
     assert [m[0] for m in s.mutations] == [
-        "create_label", "add_label", "comment", "move", "set_dueComplete", "set_field", "set_field", "remove_label",
+        "create_label",
+        "add_label",
+        "comment",
+        "move",
+        "set_dueComplete",
+        "set_field",
+        "set_field",
+        "remove_label",
     ]
     assert s.mutations[1] == ("add_label", card_id, flag)
     assert s.mutations[2] == ("comment", card_id, "@wangmin 请指定负责人 [salesync:0a1b2c3d]")
@@ -356,7 +411,9 @@ async def test_429_from_a_shared_token_budget_is_waited_out() -> None:
 
 
 async def test_wrong_token_is_auth_error_without_secret(sim: tuple[TrelloSim, SimServer]) -> None:
-    cfg = TrelloSourceConfig.model_validate({"name": "trello-sales", "key": KEY, "token": "wrong-token-123456", "base_url": sim[1].url})
+    cfg = TrelloSourceConfig.model_validate(
+        {"name": "trello-sales", "key": KEY, "token": "wrong-token-123456", "base_url": sim[1].url}
+    )
     c = TrelloConnector(cfg, http=FAST)
     with pytest.raises(AuthError) as info:
         await c.partitions()
@@ -386,7 +443,9 @@ async def test_organization_boards_are_included(sim: tuple[TrelloSim, SimServer]
 def test_spec_checker_catches_bad_requests(checker: SpecChecker) -> None:
     """The checker itself can fail: undeclared params, bad enums, bad ids, bad bodies."""
     auth = {"key": "k", "token": "t"}
-    assert checker.check("GET", "/members/me/boards", {"filter": "open", "fields": "id,name", **auth}, b"") == []
+    assert (
+        checker.check("GET", "/members/me/boards", {"filter": "open", "fields": "id,name", **auth}, b"") == []
+    )
     assert checker.check("GET", "/members/me/boards", {"filter": "nope", **auth}, b"")
     assert checker.check("GET", "/boards/5e1a2b3c4d5e6f7a8b9c0d1e", {"bogus": "1", **auth}, b"")
     assert checker.check("GET", "/cards/notanid", auth, b"")

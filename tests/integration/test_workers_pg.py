@@ -21,8 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def start(url: str, name: str, n: int, log: Path, delay: float, ttl: float) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.pg_worker", url, name, str(n), str(log), str(delay), str(ttl)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.pg_worker",
+            url,
+            name,
+            str(n),
+            str(log),
+            str(delay),
+            str(ttl),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -52,7 +52,9 @@ def api() -> Iterator[respx.MockRouter]:
         yield router
 
 
-async def collect(c: TrelloConnector, part: Partition, cursor: dict[str, Any] | None, full: bool = False) -> list[Any]:
+async def collect(
+    c: TrelloConnector, part: Partition, cursor: dict[str, Any] | None, full: bool = False
+) -> list[Any]:
     return [p async for p in c.pull(part, cursor, full=full)]
 
 
@@ -82,8 +84,12 @@ def test_listing_formula() -> None:
 
 
 # -- partitions -----------------------------------------------------------------------------------
-async def test_partitions_all_boards_sends_key_and_token(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    route = api.get("/members/me/boards").mock(return_value=httpx.Response(200, json=fixture("members_me_boards.json")))
+async def test_partitions_all_boards_sends_key_and_token(
+    conn: TrelloConnector, api: respx.MockRouter
+) -> None:
+    route = api.get("/members/me/boards").mock(
+        return_value=httpx.Response(200, json=fixture("members_me_boards.json"))
+    )
     parts = await conn.partitions()
     assert [p.id for p in parts] == [BOARD, BOARD2]
     params = route.calls.last.request.url.params
@@ -93,7 +99,9 @@ async def test_partitions_all_boards_sends_key_and_token(conn: TrelloConnector, 
 
 
 async def test_partitions_only_filter(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    api.get("/members/me/boards").mock(return_value=httpx.Response(200, json=fixture("members_me_boards.json")))
+    api.get("/members/me/boards").mock(
+        return_value=httpx.Response(200, json=fixture("members_me_boards.json"))
+    )
     assert [p.id for p in await conn.partitions(only=[BOARD2])] == [BOARD2]
 
 
@@ -105,12 +113,20 @@ async def test_partitions_listed_ids_use_batch_and_skip_missing(api: respx.MockR
     assert [p.id for p in parts] == [BOARD]
     urls = route.calls.last.request.url.params["urls"].split(",")
     assert len(urls) == 2 and urls[0].startswith(f"/boards/{BOARD}?fields=id%2Cname")
-    assert c.stats.skipped == [{"resource": f"board {BOARD2}", "status": 404, "reason": "not readable: The requested resource was not found."}]
+    assert c.stats.skipped == [
+        {
+            "resource": f"board {BOARD2}",
+            "status": 404,
+            "reason": "not readable: The requested resource was not found.",
+        }
+    ]
 
 
 async def test_partitions_include_organization_boards(api: respx.MockRouter) -> None:
     c = make(organizations=["acme"])
-    api.get("/members/me/boards").mock(return_value=httpx.Response(200, json=fixture("members_me_boards.json")[:1]))
+    api.get("/members/me/boards").mock(
+        return_value=httpx.Response(200, json=fixture("members_me_boards.json")[:1])
+    )
     api.get("/organizations/acme/boards").mock(
         return_value=httpx.Response(200, json=fixture("members_me_boards.json")[1:])
     )
@@ -120,14 +136,21 @@ async def test_partitions_include_organization_boards(api: respx.MockRouter) -> 
 
 # -- pull -----------------------------------------------------------------------------------------
 async def test_pull_changed_board_is_one_nested_request(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    api.get("/members/me/boards").mock(return_value=httpx.Response(200, json=fixture("members_me_boards.json")))
-    route = api.get(f"/boards/{BOARD}").mock(return_value=httpx.Response(200, json=fixture("board_nested.json")))
+    api.get("/members/me/boards").mock(
+        return_value=httpx.Response(200, json=fixture("members_me_boards.json"))
+    )
+    route = api.get(f"/boards/{BOARD}").mock(
+        return_value=httpx.Response(200, json=fixture("board_nested.json"))
+    )
     part = (await conn.partitions())[0]
     pages = await collect(conn, part, {"dateLastActivity": "2026-11-01T00:00:00.000Z"})
     assert [p.entity for p in pages] == ["person", "project", "task"]
     assert all(p.full for p in pages) and [p.final for p in pages] == [False, False, True]
     task_page = pages[-1]
-    assert len(task_page.items) == 6 and task_page.cursor == {"dateLastActivity": "2026-11-20T03:15:00.000Z", "cards": 6}
+    assert len(task_page.items) == 6 and task_page.cursor == {
+        "dateLastActivity": "2026-11-20T03:15:00.000Z",
+        "cards": 6,
+    }
     assert {"lists", "labels", "members", "customFields", "checklists", "board"} <= set(task_page.context)
     params = route.calls.last.request.url.params
     for k, v in BOARD_PARAMS.items():
@@ -137,7 +160,9 @@ async def test_pull_changed_board_is_one_nested_request(conn: TrelloConnector, a
 
 
 async def test_pull_unchanged_board_costs_no_request(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    api.get("/members/me/boards").mock(return_value=httpx.Response(200, json=fixture("members_me_boards.json")))
+    api.get("/members/me/boards").mock(
+        return_value=httpx.Response(200, json=fixture("members_me_boards.json"))
+    )
     part = (await conn.partitions())[0]
     cursor = {"dateLastActivity": "2026-11-20T03:15:00.000Z", "cards": 6}
     (page,) = await collect(conn, part, cursor)
@@ -146,7 +171,9 @@ async def test_pull_unchanged_board_costs_no_request(conn: TrelloConnector, api:
 
 
 async def test_pull_full_ignores_matching_cursor(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    api.get("/members/me/boards").mock(return_value=httpx.Response(200, json=fixture("members_me_boards.json")))
+    api.get("/members/me/boards").mock(
+        return_value=httpx.Response(200, json=fixture("members_me_boards.json"))
+    )
     api.get(f"/boards/{BOARD}").mock(return_value=httpx.Response(200, json=fixture("board_nested.json")))
     part = (await conn.partitions())[0]
     pages = await collect(conn, part, {"dateLastActivity": "2026-11-20T03:15:00.000Z"}, full=True)
@@ -154,7 +181,9 @@ async def test_pull_full_ignores_matching_cursor(conn: TrelloConnector, api: res
 
 
 async def test_pull_board_404_raises_clear_not_found(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    api.get(f"/boards/{BOARD}").mock(return_value=httpx.Response(404, text="The requested resource was not found."))
+    api.get(f"/boards/{BOARD}").mock(
+        return_value=httpx.Response(404, text="The requested resource was not found.")
+    )
     with pytest.raises(NotFound) as info:
         await collect(conn, Partition("trello-sales", BOARD), None)
     assert "skipped" in str(info.value) and BOARD in str(info.value)
@@ -172,7 +201,11 @@ RATE_HEADERS = {
 async def test_429_then_success(conn: TrelloConnector, api: respx.MockRouter) -> None:
     route = api.get("/members/me/boards").mock(
         side_effect=[
-            httpx.Response(429, json={"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}, headers=RATE_HEADERS),
+            httpx.Response(
+                429,
+                json={"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"},
+                headers=RATE_HEADERS,
+            ),
             httpx.Response(200, json=fixture("members_me_boards.json")),
         ]
     )
@@ -216,7 +249,11 @@ def test_redact_url_masks_key_and_token() -> None:
 @pytest.mark.parametrize(
     ("status", "headers", "paused"),
     [
-        (200, {"x-rate-limit-api-token-remaining": "5", "x-rate-limit-api-token-interval-ms": "10000"}, False),
+        (
+            200,
+            {"x-rate-limit-api-token-remaining": "5", "x-rate-limit-api-token-interval-ms": "10000"},
+            False,
+        ),
         (200, {"x-rate-limit-api-token-remaining": "0", "x-rate-limit-api-token-interval-ms": "10000"}, True),
         (200, {"x-rate-limit-api-key-remaining": "0", "x-rate-limit-api-key-interval-ms": "10000"}, True),
         (429, {}, True),
@@ -233,7 +270,15 @@ def test_rate_signals_pause_the_limiter(status: int, headers: dict[str, str], pa
 
 # -- push -----------------------------------------------------------------------------------------
 def card(**kw: Any) -> dict[str, Any]:
-    return {"id": CARD, "idBoard": BOARD, "idList": "5f00000000000000000000a1", "idLabels": [], "dueComplete": False, "closed": False, **kw}
+    return {
+        "id": CARD,
+        "idBoard": BOARD,
+        "idList": "5f00000000000000000000a1",
+        "idLabels": [],
+        "dueComplete": False,
+        "closed": False,
+        **kw,
+    }
 
 
 def act(kind: ActionKind, value: str, **kw: Any) -> PushAction:
@@ -254,9 +299,13 @@ async def test_add_flag_creates_missing_label_once(conn: TrelloConnector, api: r
     api.get(f"/cards/{CARD}").mock(return_value=httpx.Response(200, json=card()))
     labels = api.get(f"/boards/{BOARD}/labels").mock(return_value=httpx.Response(200, json=[]))
     create = api.post(f"/boards/{BOARD}/labels").mock(
-        return_value=httpx.Response(200, json={"id": "5f00000000000000000000d9", "name": "policy:due-missing", "color": "yellow"})
+        return_value=httpx.Response(
+            200, json={"id": "5f00000000000000000000d9", "name": "policy:due-missing", "color": "yellow"}
+        )
     )
-    add = api.post(f"/cards/{CARD}/idLabels").mock(return_value=httpx.Response(200, json=["5f00000000000000000000d9"]))
+    add = api.post(f"/cards/{CARD}/idLabels").mock(
+        return_value=httpx.Response(200, json=["5f00000000000000000000d9"])
+    )
     r1 = await conn.push(act(ActionKind.ADD_FLAG, "policy:due-missing", params={"color": "yellow"}))
     r2 = await conn.push(act(ActionKind.ADD_FLAG, "policy:due-missing", params={"color": "yellow"}))
     assert r1.applied and r2.applied
@@ -274,29 +323,50 @@ async def test_remove_flag_absent_writes_nothing(conn: TrelloConnector, api: res
 async def test_remove_flag_present_deletes(conn: TrelloConnector, api: respx.MockRouter) -> None:
     api.get(f"/cards/{CARD}").mock(return_value=httpx.Response(200, json=card(idLabels=[LABELS[0]["id"]])))
     api.get(f"/boards/{BOARD}/labels").mock(return_value=httpx.Response(200, json=LABELS))
-    delete = api.delete(f"/cards/{CARD}/idLabels/{LABELS[0]['id']}").mock(return_value=httpx.Response(200, json={"_value": None}))
+    delete = api.delete(f"/cards/{CARD}/idLabels/{LABELS[0]['id']}").mock(
+        return_value=httpx.Response(200, json={"_value": None})
+    )
     assert (await conn.push(act(ActionKind.REMOVE_FLAG, "policy:owner-missing"))).applied
     assert delete.call_count == 1
 
 
 async def test_comment_recheck_finds_marker(conn: TrelloConnector, api: respx.MockRouter) -> None:
     api.get(f"/cards/{CARD}/actions").mock(
-        return_value=httpx.Response(200, json=[{"id": "a1", "type": "commentCard", "data": {"text": "@wangmin hi [salesync:abcd1234]"}}])
+        return_value=httpx.Response(
+            200,
+            json=[{"id": "a1", "type": "commentCard", "data": {"text": "@wangmin hi [salesync:abcd1234]"}}],
+        )
     )
-    result = await conn.push(act(ActionKind.COMMENT, "please add an owner [salesync:abcd1234]", recheck=True, params={"mention": "wangmin"}))
+    result = await conn.push(
+        act(
+            ActionKind.COMMENT,
+            "please add an owner [salesync:abcd1234]",
+            recheck=True,
+            params={"mention": "wangmin"},
+        )
+    )
     assert not result.applied and result.remote_id == "a1"
 
 
 async def test_comment_posts_with_mention(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    post = api.post(f"/cards/{CARD}/actions/comments").mock(return_value=httpx.Response(200, json={"id": "a2"}))
-    result = await conn.push(act(ActionKind.COMMENT, "due date missing [salesync:ffff0000]", params={"mention": "lina"}))
+    post = api.post(f"/cards/{CARD}/actions/comments").mock(
+        return_value=httpx.Response(200, json={"id": "a2"})
+    )
+    result = await conn.push(
+        act(ActionKind.COMMENT, "due date missing [salesync:ffff0000]", params={"mention": "lina"})
+    )
     assert result.applied and result.remote_id == "a2"
     assert post.calls.last.request.url.params["text"] == "@lina due date missing [salesync:ffff0000]"
 
 
-@pytest.mark.parametrize(("current", "value", "applied"), [(False, "true", True), (True, "true", False), (True, "false", True)],
-                         ids=["complete", "already-complete", "reopen"])
-async def test_set_completed(conn: TrelloConnector, api: respx.MockRouter, current: bool, value: str, applied: bool) -> None:
+@pytest.mark.parametrize(
+    ("current", "value", "applied"),
+    [(False, "true", True), (True, "true", False), (True, "false", True)],
+    ids=["complete", "already-complete", "reopen"],
+)
+async def test_set_completed(
+    conn: TrelloConnector, api: respx.MockRouter, current: bool, value: str, applied: bool
+) -> None:
     api.get(f"/cards/{CARD}").mock(return_value=httpx.Response(200, json=card(dueComplete=current)))
     put = api.put(f"/cards/{CARD}").mock(return_value=httpx.Response(200, json=card())) if applied else None
     result = await conn.push(act(ActionKind.SET_COMPLETED, value))
@@ -308,7 +378,13 @@ async def test_set_completed(conn: TrelloConnector, api: respx.MockRouter, curre
 async def test_move_by_list_name(conn: TrelloConnector, api: respx.MockRouter) -> None:
     api.get(f"/cards/{CARD}").mock(return_value=httpx.Response(200, json=card()))
     api.get(f"/boards/{BOARD}/lists").mock(
-        return_value=httpx.Response(200, json=[{"id": "5f00000000000000000000a1", "name": "待办"}, {"id": "5f00000000000000000000a3", "name": "已完成"}])
+        return_value=httpx.Response(
+            200,
+            json=[
+                {"id": "5f00000000000000000000a1", "name": "待办"},
+                {"id": "5f00000000000000000000a3", "name": "已完成"},
+            ],
+        )
     )
     put = api.put(f"/cards/{CARD}").mock(return_value=httpx.Response(200, json=card()))
     assert (await conn.push(act(ActionKind.MOVE, "已完成"))).applied
@@ -322,11 +398,15 @@ async def test_set_field_dropdown_by_option_name(conn: TrelloConnector, api: res
     defs = fixture("board_nested.json")["customFields"]
     api.get(f"/cards/{CARD}").mock(return_value=httpx.Response(200, json=card(customFieldItems=[])))
     api.get(f"/boards/{BOARD}/customFields").mock(return_value=httpx.Response(200, json=defs))
-    put = api.put(f"/cards/{CARD}/customField/5f00000000000000000000f3/item").mock(return_value=httpx.Response(200, json={}))
+    put = api.put(f"/cards/{CARD}/customField/5f00000000000000000000f3/item").mock(
+        return_value=httpx.Response(200, json={})
+    )
     assert (await conn.push(act(ActionKind.SET_FIELD, "Lead", params={"field": "stage"}))).applied
     assert json.loads(put.calls.last.request.content) == {"idValue": "5f00000000000000000000c7"}
 
 
 async def test_fetch_task_gone_is_none(conn: TrelloConnector, api: respx.MockRouter) -> None:
-    api.get(f"/cards/{CARD}").mock(return_value=httpx.Response(404, text="The requested resource was not found."))
+    api.get(f"/cards/{CARD}").mock(
+        return_value=httpx.Response(404, text="The requested resource was not found.")
+    )
     assert await conn.fetch_task(CARD) is None

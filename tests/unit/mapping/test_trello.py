@@ -101,7 +101,11 @@ def test_card_fields(card: str, attr: str, expected: Any) -> None:
 
 @pytest.mark.parametrize(
     ("tz", "expected"),
-    [("UTC", date(2026, 12, 1)), ("Asia/Shanghai", date(2026, 12, 2)), ("America/Los_Angeles", date(2026, 12, 1))],
+    [
+        ("UTC", date(2026, 12, 1)),
+        ("Asia/Shanghai", date(2026, 12, 2)),
+        ("America/Los_Angeles", date(2026, 12, 1)),
+    ],
     ids=["utc", "shanghai", "los-angeles"],
 )
 def test_due_date_follows_configured_timezone(tz: str, expected: date) -> None:
@@ -171,7 +175,9 @@ def test_board_to_project_reads_card_fields() -> None:
 def test_board_project_values_from_config_win() -> None:
     cards, context = split(load_board())
     context["cards"] = cards
-    options = {"project_values": {"*": {"currency": "CNY"}, BOARD_ID: {"customer": "Huawei Ltd", "deal_value": 9.5}}}
+    options = {
+        "project_values": {"*": {"currency": "CNY"}, BOARD_ID: {"customer": "Huawei Ltd", "deal_value": 9.5}}
+    }
     (project,) = map_records("project", [context["board"]], context, ctx(options=options)).projects
     assert (project.customer, project.deal_value, project.currency) == ("Huawei Ltd", 9.5, "CNY")
 

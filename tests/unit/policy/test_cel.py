@@ -32,8 +32,20 @@ CTX = CelContext(NOW, NOW.date(), "2026-11-27T12:00:00Z", "2026-11-27")
         ('1 in "abc"', "'in' needs a list or map"),
         ("task.title.startsWith(1)", "needs a string argument"),
     ],
-    ids=["dangling-and", "dangling-eq", "string-vs-int", "unknown-task-key", "unknown-project-key",
-         "unknown-ident", "not-bool", "multiline", "bool-vs-string", "list-ordering", "in-string", "arg-type"],
+    ids=[
+        "dangling-and",
+        "dangling-eq",
+        "string-vs-int",
+        "unknown-task-key",
+        "unknown-project-key",
+        "unknown-ident",
+        "not-bool",
+        "multiline",
+        "bool-vs-string",
+        "list-ordering",
+        "in-string",
+        "arg-type",
+    ],
 )
 def test_compile_errors_name_rule_and_position(expression: str, needle: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -56,12 +68,14 @@ def test_duplicate_custom_ids() -> None:
 
 
 def test_seed_example_rule() -> None:
-    pol = custom({
-        "id": "big-deal-no-due",
-        "expression": 'task.status != "done" && task.fields.deal_value > 100000 && task.due_date == null',
-        "message": "大额商机没有截止日期",
-        "severity": "error",
-    })
+    pol = custom(
+        {
+            "id": "big-deal-no-due",
+            "expression": 'task.status != "done" && task.fields.deal_value > 100000 && task.due_date == null',
+            "message": "大额商机没有截止日期",
+            "severity": "error",
+        }
+    )
     tasks = [
         task("big", due_date=None, fields={"deal_value": 200000}),
         task("small", due_date=None, fields={"deal_value": 5}),
@@ -76,32 +90,37 @@ def test_seed_example_rule() -> None:
 
 EXPRESSIONS = [
     'task.status != "done" && task.fields.deal_value > 100000 && task.due_date == null',
-    'task.due_date < today',
-    'task.days_to_due <= 3',
+    "task.due_date < today",
+    "task.days_to_due <= 3",
     '"vip" in task.labels || size(task.labels) > 1',
     'task.labels.exists(l, l.startsWith("cust"))',
     'task.labels.all(l, l != "x")',
     'has(task.fields.stage) && task.fields.stage == "谈判"',
-    'task.owner == null',
+    "task.owner == null",
     'task.owner.email.endsWith("@example.com")',
     'project.customer == "ACME" && project.deal_value >= 1000.0',
     'task.title.matches("^task [ab]") && !task.is_milestone',
-    'int(task.fields.deal_value) / 2 > 40000',
-    '(task.is_open ? task.days_since_update : 0) > 5',
-    'int(task.fields.deal_value) + 1 == 100001',
+    "int(task.fields.deal_value) / 2 > 40000",
+    "(task.is_open ? task.days_since_update : 0) > 5",
+    "int(task.fields.deal_value) + 1 == 100001",
     'string(task.title) == "task a"',
     '{"a": 1}["a"] == 1 && [1, 2][1] == 2',
-    'task.fields.deal_value % 7 == 1',  # outside the fast subset: celpy interprets
+    "task.fields.deal_value % 7 == 1",  # outside the fast subset: celpy interprets
     'task.assignees.size() == 0 && task.source_status == "Doing"',
-    '-task.fields.deal_value < 0',
-    'task.priority == null',
+    "-task.fields.deal_value < 0",
+    "task.priority == null",
 ]
 TASKS = [
     task("a", due_date=None, fields={"deal_value": 200000, "stage": "谈判"}, labels=("vip",)),
     task("b", due_date="2026-11-20", labels=("customer", "x"), source_status="Doing"),
     task("c", due_date="2026-11-29", owner=None, fields={"deal_value": 100000}, is_milestone=True),
-    task("d", status=TaskStatus.DONE, owner=Person(id="z", name="Zed", email="z@corp.cn"),
-         updated_at=NOW - timedelta(days=9), fields={"deal_value": 80001.0, "stage": None}),
+    task(
+        "d",
+        status=TaskStatus.DONE,
+        owner=Person(id="z", name="Zed", email="z@corp.cn"),
+        updated_at=NOW - timedelta(days=9),
+        fields={"deal_value": 80001.0, "stage": None},
+    ),
     task("e", due_date=None, due_at=NOW + timedelta(days=2), fields={"deal_value": "lots"}, priority="high"),
 ]
 
@@ -126,7 +145,9 @@ DIVERGENT = [
 ]
 
 
-@pytest.mark.parametrize(("expression", "task_id", "expected"), DIVERGENT, ids=[f"div{i}" for i in range(len(DIVERGENT))])
+@pytest.mark.parametrize(
+    ("expression", "task_id", "expected"), DIVERGENT, ids=[f"div{i}" for i in range(len(DIVERGENT))]
+)
 def test_spec_semantics_where_celpy_is_older(expression: str, task_id: str, expected: bool) -> None:
     t = next(x for x in TASKS if x.id == task_id)
     assert compile_rule("x", expression).matches(t, None, CTX) is expected
@@ -139,12 +160,17 @@ def test_fast_path_covers_the_common_subset() -> None:
 
 def test_custom_scope_and_closed_tasks() -> None:
     rule = {"id": "any", "expression": "true", "message": "m", "scope": {"sources": ["asana-sales"]}}
-    tasks = [task("1"), task("2", source="asana-sales", kind="asana"),
-             task("3", source="asana-sales", kind="asana", status=TaskStatus.DONE)]
+    tasks = [
+        task("1"),
+        task("2", source="asana-sales", kind="asana"),
+        task("3", source="asana-sales", kind="asana", status=TaskStatus.DONE),
+    ]
     assert [v.task_id for v in evaluate(tasks, [], custom(rule), NOW)] == ["2"]
 
 
 def test_now_and_today_are_strings() -> None:
-    pol = custom({"id": "n", "expression": 'now.startsWith("2026-11-27T12") && today == "2026-11-27"', "message": "m"})
+    pol = custom(
+        {"id": "n", "expression": 'now.startsWith("2026-11-27T12") && today == "2026-11-27"', "message": "m"}
+    )
     assert evaluate([task()], [], pol, NOW)
     _ = (UTC, date, datetime)

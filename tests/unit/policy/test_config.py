@@ -13,8 +13,17 @@ from policy.load import DEFAULT_POLICY_FILE
 
 def test_builtin_ids_fixed_by_design() -> None:
     assert BUILTIN_RULE_IDS == (
-        "owner-required", "due-date-required", "overdue", "stale", "owner-overloaded", "due-after-project",
-        "due-date-slipped", "blocked-too-long", "milestone-without-due", "project-incomplete", "field-required",
+        "owner-required",
+        "due-date-required",
+        "overdue",
+        "stale",
+        "owner-overloaded",
+        "due-after-project",
+        "due-date-slipped",
+        "blocked-too-long",
+        "milestone-without-due",
+        "project-incomplete",
+        "field-required",
     )
 
 
@@ -35,7 +44,14 @@ def test_default_file_loads_with_seed_rules_on() -> None:
         ({"rules": {"project-incomplete": {"required": ["budget"]}}}, "unknown project fields"),
         ({"custom": [{"id": "Bad Id", "expression": "true", "message": "m"}]}, "custom.0.id"),
     ],
-    ids=["negative-grace", "unknown-rule", "bad-severity", "field-required-empty", "bad-project-field", "bad-id"],
+    ids=[
+        "negative-grace",
+        "unknown-rule",
+        "bad-severity",
+        "field-required-empty",
+        "bad-project-field",
+        "bad-id",
+    ],
 )
 def test_invalid_policy(data: dict[str, object], needle: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -45,8 +61,12 @@ def test_invalid_policy(data: dict[str, object], needle: str) -> None:
 
 
 def test_push_sections_are_accepted() -> None:
-    compile_policy({"rules": {"owner-required": {"push": {"label": "x"}}}, "custom": [
-        {"id": "c", "expression": "true", "message": "m", "push": False}]})
+    compile_policy(
+        {
+            "rules": {"owner-required": {"push": {"label": "x"}}},
+            "custom": [{"id": "c", "expression": "true", "message": "m", "push": False}],
+        }
+    )
 
 
 def test_relative_file(tmp_path: Path) -> None:

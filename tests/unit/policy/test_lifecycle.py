@@ -14,8 +14,17 @@ H = timedelta(hours=1)
 KEY = ("owner-required", "trello-sales", "t1")
 
 
-def v(state: ViolationState = ViolationState.OPEN, source: str = "trello-sales", task_id: str = "t1") -> Violation:
-    return Violation(rule="owner-required", severity=Severity.ERROR, source=source, task_id=task_id, message="m", state=state)
+def v(
+    state: ViolationState = ViolationState.OPEN, source: str = "trello-sales", task_id: str = "t1"
+) -> Violation:
+    return Violation(
+        rule="owner-required",
+        severity=Severity.ERROR,
+        source=source,
+        task_id=task_id,
+        message="m",
+        state=state,
+    )
 
 
 def stored(state: str, first: int = -10, reopened: int = 0) -> StoredViolation:
@@ -36,14 +45,31 @@ def stored(state: str, first: int = -10, reopened: int = 0) -> StoredViolation:
         ("open", None, "resolved", "resolved", -10, 0),
         ("waived", None, "resolved", "resolved", -10, 0),
     ],
-    ids=["new", "persisting", "reopened", "waiver-expired", "new-waived", "open-waived", "still-waived",
-         "resolved-then-waived", "fixed", "waived-gone"],
+    ids=[
+        "new",
+        "persisting",
+        "reopened",
+        "waiver-expired",
+        "new-waived",
+        "open-waived",
+        "still-waived",
+        "resolved-then-waived",
+        "fixed",
+        "waived-gone",
+    ],
 )
-def test_transition(prev: str | None, current: str | None, kind: str, state: str, first_seen: int, reopened: int) -> None:
+def test_transition(
+    prev: str | None, current: str | None, kind: str, state: str, first_seen: int, reopened: int
+) -> None:
     previous = {KEY: stored(prev)} if prev else {}
     found = [v(ViolationState(current))] if current else []
     [tr] = plan_lifecycle(previous, found, NOW)
-    assert (tr.kind, tr.state.value, tr.first_seen, tr.reopened) == (kind, state, NOW + first_seen * H, reopened)
+    assert (tr.kind, tr.state.value, tr.first_seen, tr.reopened) == (
+        kind,
+        state,
+        NOW + first_seen * H,
+        reopened,
+    )
     if current:
         assert tr.violation is not None and tr.violation.first_seen == tr.first_seen
     else:

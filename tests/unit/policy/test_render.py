@@ -15,21 +15,58 @@ from policy.render import check_summary, exceeds, render_csv, render_json, rende
 SEEN = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 WANG = Person(id="u1", name="王敏", email="wang.min@example.com")
 VS = [
-    Violation(rule="owner-required", severity=Severity.ERROR, source="trello-sales", task_id="c1",
-              title="跟进合同签署事宜", message="task has no owner", first_seen=SEEN),
-    Violation(rule="overdue", severity=Severity.WARNING, source="trello-sales", task_id="c2", title="报价 quote",
-              owner=WANG, due_date=date(2026, 11, 20), message="overdue", first_seen=SEEN),
-    Violation(rule="stale", severity=Severity.INFO, source="asana-sales", task_id="9", title="=HYPERLINK()",
-              owner=WANG, message="-1 days", state=ViolationState.WAIVED, first_seen=SEEN),
+    Violation(
+        rule="owner-required",
+        severity=Severity.ERROR,
+        source="trello-sales",
+        task_id="c1",
+        title="跟进合同签署事宜",
+        message="task has no owner",
+        first_seen=SEEN,
+    ),
+    Violation(
+        rule="overdue",
+        severity=Severity.WARNING,
+        source="trello-sales",
+        task_id="c2",
+        title="报价 quote",
+        owner=WANG,
+        due_date=date(2026, 11, 20),
+        message="overdue",
+        first_seen=SEEN,
+    ),
+    Violation(
+        rule="stale",
+        severity=Severity.INFO,
+        source="asana-sales",
+        task_id="9",
+        title="=HYPERLINK()",
+        owner=WANG,
+        message="-1 days",
+        state=ViolationState.WAIVED,
+        first_seen=SEEN,
+    ),
 ]
 
 
 def test_json_shape_is_design_contract() -> None:
     body = json.loads(render_json(VS, check_summary(VS, {"new": 1})))
     assert set(body) == {"violations", "summary"}
-    assert [list(v) for v in body["violations"]] == [[
-        "rule", "severity", "source", "task_id", "project_id", "title", "owner", "due_date", "message",
-        "first_seen", "state"]] * 3
+    assert [list(v) for v in body["violations"]] == [
+        [
+            "rule",
+            "severity",
+            "source",
+            "task_id",
+            "project_id",
+            "title",
+            "owner",
+            "due_date",
+            "message",
+            "first_seen",
+            "state",
+        ]
+    ] * 3
     assert body["violations"][1]["owner"] == {"id": "u1", "name": "王敏", "email": "wang.min@example.com"}
     assert body["summary"]["open"] == 2 and body["summary"]["waived"] == 1
     assert body["summary"]["by_severity"] == {"info": 0, "warning": 1, "error": 1}
@@ -70,7 +107,9 @@ def test_empty() -> None:
 
 
 def test_titles_are_not_markup() -> None:
-    v = VS[0].model_copy(update={"title": "[/] [bold]客户[/bold] [urgent]", "owner": Person(id="x", name="[red]Eve")})
+    v = VS[0].model_copy(
+        update={"title": "[/] [bold]客户[/bold] [urgent]", "owner": Person(id="x", name="[red]Eve")}
+    )
     text = render_text([v], check_summary([v]))
     assert "[/] [bold]客户[/bold] [urgent]" in text
     assert "[red]Eve" in text

@@ -30,7 +30,9 @@ CASES = [
     Case("owner-present", "owner-required", {}, False),
     Case("owner-missing-but-done", "owner-required", {"owner": None, "status": TaskStatus.DONE}, False),
     Case("owner-missing-archived", "owner-required", {"owner": None, "archived": True}, False),
-    Case("owner-missing-exempt-label", "owner-required", {"owner": None, "labels": ("policy:exempt",)}, False),
+    Case(
+        "owner-missing-exempt-label", "owner-required", {"owner": None, "labels": ("policy:exempt",)}, False
+    ),
     Case("due-missing", "due-date-required", {"due_date": None}, True),
     Case("due-instant-only", "due-date-required", {"due_date": None, "due_at": NOW + DAY}, False),
     Case("overdue-date", "overdue", {"due_date": "2026-11-26"}, True),
@@ -39,7 +41,9 @@ CASES = [
     Case("overdue-past-grace", "overdue", {"due_date": "2026-11-24"}, True, {"grace_days": 2}),
     Case("overdue-instant", "overdue", {"due_date": None, "due_at": NOW - timedelta(minutes=1)}, True),
     Case("instant-not-yet", "overdue", {"due_date": None, "due_at": NOW + timedelta(minutes=1)}, False),
-    Case("overdue-but-cancelled", "overdue", {"due_date": "2026-11-01", "status": TaskStatus.CANCELLED}, False),
+    Case(
+        "overdue-but-cancelled", "overdue", {"due_date": "2026-11-01", "status": TaskStatus.CANCELLED}, False
+    ),
     Case("stale", "stale", {"updated_at": NOW - 15 * DAY}, True),
     Case("fresh", "stale", {"updated_at": NOW - 13 * DAY}, False),
     Case(
@@ -66,7 +70,9 @@ CASES = [
     ),
     Case("after-project", "due-after-project", {"due_date": "2027-01-02"}, True),
     Case("before-project", "due-after-project", {"due_date": "2026-12-31"}, False),
-    Case("other-project-unknown", "due-after-project", {"due_date": "2027-01-02", "project_id": "nope"}, False),
+    Case(
+        "other-project-unknown", "due-after-project", {"due_date": "2027-01-02", "project_id": "nope"}, False
+    ),
     Case(
         "slipped-three-times",
         "due-date-slipped",
@@ -116,7 +122,12 @@ CASES = [
         False,
         history=[("status", "in_progress", "blocked", NOW - 6 * DAY)],
     ),
-    Case("blocked-no-history-uses-updated", "blocked-too-long", {"status": TaskStatus.BLOCKED, "updated_at": NOW - 9 * DAY}, True),
+    Case(
+        "blocked-no-history-uses-updated",
+        "blocked-too-long",
+        {"status": TaskStatus.BLOCKED, "updated_at": NOW - 9 * DAY},
+        True,
+    ),
     Case(
         "unblocked",
         "blocked-too-long",
@@ -191,7 +202,17 @@ def test_project_incomplete_per_project() -> None:
         ({"labels": ["other"]}, False),
         ({"include_closed": True}, True),
     ],
-    ids=["source-in", "source-out", "project-in", "project-out", "list-in", "list-out", "label-in", "label-out", "closed"],
+    ids=[
+        "source-in",
+        "source-out",
+        "project-in",
+        "project-out",
+        "list-in",
+        "list-out",
+        "label-in",
+        "label-out",
+        "closed",
+    ],
 )
 def test_scope(scope: dict[str, Any], violated: bool) -> None:
     status = TaskStatus.DONE if scope.get("include_closed") else TaskStatus.IN_PROGRESS
@@ -208,8 +229,14 @@ def test_custom_exempt_label_per_rule() -> None:
 
 def test_history_rows_as_mappings_and_objects() -> None:
     t = task(status=TaskStatus.BLOCKED)
-    row = {"source": t.source, "task_id": t.id, "field": "status", "old": "todo", "new": "blocked",
-           "seen_at": (NOW - 10 * DAY).replace(tzinfo=None)}
+    row = {
+        "source": t.source,
+        "task_id": t.id,
+        "field": "status",
+        "old": "todo",
+        "new": "blocked",
+        "seen_at": (NOW - 10 * DAY).replace(tzinfo=None),
+    }
     found = evaluate([t], [], only("blocked-too-long"), NOW, history=[row])
     assert [v.rule for v in found] == ["blocked-too-long"]
     assert "10 days" in found[0].message

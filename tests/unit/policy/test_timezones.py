@@ -47,7 +47,11 @@ def test_owner_timezone_wins() -> None:
     t_ny = task("ny", owner=ny, due_date="2026-11-27")
     t_default = task("sh", due_date="2026-11-27")
     found = evaluate(
-        [t_ny, t_default], [], only("overdue"), LATE_UTC, tz="Asia/Shanghai",
+        [t_ny, t_default],
+        [],
+        only("overdue"),
+        LATE_UTC,
+        tz="Asia/Shanghai",
         people_tz={"nora@example.com": "America/New_York"},
     )
     # In New York it is still the 27th (12:30): Nora's task is due today, not overdue.
@@ -71,7 +75,14 @@ def test_owner_timezone_by_tool_id() -> None:
         (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), "2026-03-28", True),  # 00:00 CET on the 29th
         (datetime(2026, 3, 29, 21, 59, tzinfo=UTC), "2026-03-29", False),  # 23:59 CEST on the 29th
     ],
-    ids=["fall-after-midnight", "fall-before-midnight", "fall-day-end", "fall-next-midnight", "spring-midnight", "spring-day-end"],
+    ids=[
+        "fall-after-midnight",
+        "fall-before-midnight",
+        "fall-day-end",
+        "fall-next-midnight",
+        "spring-midnight",
+        "spring-day-end",
+    ],
 )
 def test_dst_zone(now: datetime, due: str, overdue: bool) -> None:
     assert bool(evaluate([task(due_date=due)], [], only("overdue"), now, tz="Europe/Berlin")) is overdue
@@ -88,5 +99,7 @@ def test_instant_due_ignores_zone() -> None:
 
 
 def test_naive_now_taken_as_utc() -> None:
-    found = evaluate([task(due_date="2026-11-27")], [], only("overdue"), datetime(2026, 11, 27, 17, 0), tz="Asia/Shanghai")
+    found = evaluate(
+        [task(due_date="2026-11-27")], [], only("overdue"), datetime(2026, 11, 27, 17, 0), tz="Asia/Shanghai"
+    )
     assert found

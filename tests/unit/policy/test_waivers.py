@@ -20,16 +20,47 @@ def _state(waiver: WaiverConfig, **task_kw: object) -> ViolationState | None:
 @pytest.mark.parametrize(
     ("waiver", "state"),
     [
-        (WaiverConfig(rule="owner-required", task="trello-sales:t1", until=date(2026, 11, 30), reason="r"), "waived"),
-        (WaiverConfig(rule="owner-required", task="trello-sales:t1", until=date(2026, 11, 27), reason="r"), "waived"),
-        (WaiverConfig(rule="owner-required", task="trello-sales:t1", until=date(2026, 11, 26), reason="r"), "open"),
-        (WaiverConfig(rule="owner-required", project="trello-sales:b1", until=date(2026, 12, 1), reason="r"), "waived"),
-        (WaiverConfig(rule="owner-required", project="trello-sales:b2", until=date(2026, 12, 1), reason="r"), "open"),
+        (
+            WaiverConfig(rule="owner-required", task="trello-sales:t1", until=date(2026, 11, 30), reason="r"),
+            "waived",
+        ),
+        (
+            WaiverConfig(rule="owner-required", task="trello-sales:t1", until=date(2026, 11, 27), reason="r"),
+            "waived",
+        ),
+        (
+            WaiverConfig(rule="owner-required", task="trello-sales:t1", until=date(2026, 11, 26), reason="r"),
+            "open",
+        ),
+        (
+            WaiverConfig(
+                rule="owner-required", project="trello-sales:b1", until=date(2026, 12, 1), reason="r"
+            ),
+            "waived",
+        ),
+        (
+            WaiverConfig(
+                rule="owner-required", project="trello-sales:b2", until=date(2026, 12, 1), reason="r"
+            ),
+            "open",
+        ),
         (WaiverConfig(rule="overdue", task="trello-sales:t1", until=date(2026, 12, 1), reason="r"), "open"),
         (WaiverConfig(rule="*", task="trello-sales:t1", until=date(2026, 12, 1), reason="r"), "waived"),
-        (WaiverConfig(rule="owner-required", task="asana-sales:t1", until=date(2026, 12, 1), reason="r"), "open"),
+        (
+            WaiverConfig(rule="owner-required", task="asana-sales:t1", until=date(2026, 12, 1), reason="r"),
+            "open",
+        ),
     ],
-    ids=["active", "last-day", "expired", "project", "other-project", "other-rule", "any-rule", "other-source"],
+    ids=[
+        "active",
+        "last-day",
+        "expired",
+        "project",
+        "other-project",
+        "other-rule",
+        "any-rule",
+        "other-source",
+    ],
 )
 def test_waiver(waiver: WaiverConfig, state: str) -> None:
     assert _state(waiver) == ViolationState(state)

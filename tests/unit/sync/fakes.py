@@ -21,7 +21,9 @@ class FakeSourceConfig(SourceConfig):
     base_url: str = "http://127.0.0.1:9"
 
 
-def map_fake(entity: Entity, items: list[dict[str, Any]], context: Mapping[str, Any], ctx: MappingContext) -> MappedPage:
+def map_fake(
+    entity: Entity, items: list[dict[str, Any]], context: Mapping[str, Any], ctx: MappingContext
+) -> MappedPage:
     page = MappedPage()
     for raw in items:
         if not isinstance(raw.get("title"), str):
@@ -95,8 +97,13 @@ class FakeConnector(Connector):
         for i, chunk in enumerate(pages):
             last = i == len(pages) - 1
             yield RawPage(
-                partition, "task", list(chunk), {"project_id": partition.id},
-                cursor=version if last else None, final=last, full=True,
+                partition,
+                "task",
+                list(chunk),
+                {"project_id": partition.id},
+                cursor=version if last else None,
+                final=last,
+                full=True,
             )
 
 

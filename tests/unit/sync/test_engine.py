@@ -56,7 +56,9 @@ async def sync(store: Store, clock: Clock, **opts: Any) -> Any:
 def live(store: Store, source: str) -> set[str]:
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(tables.tasks.c.id).where(tables.tasks.c.source == source, tables.tasks.c.deleted_at.is_(None))
+            select(tables.tasks.c.id).where(
+                tables.tasks.c.source == source, tables.tasks.c.deleted_at.is_(None)
+            )
         )
         return {r[0] for r in rows}
 
@@ -159,8 +161,11 @@ async def test_import_ignores_cursors_and_limits_partitions(world: Any, store: S
     await sync(store, clock)
     FakeConnector.pulls = []
     res = await run_sync(
-        config(), store, SyncOptions(command="import", sources=["a"], partitions=["p2"]),
-        registry=fake_registry(), clock=clock,
+        config(),
+        store,
+        SyncOptions(command="import", sources=["a"], partitions=["p2"]),
+        registry=fake_registry(),
+        clock=clock,
     )
     assert FakeConnector.pulls == [("a", "p2", True)]
     assert list(res.receipt["sources"]) == ["a"]

@@ -27,10 +27,24 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def v(task_id: str = "t1", rule: str = "owner-required", state: ViolationState = ViolationState.OPEN,
-      source: str = "trello-sales") -> Violation:
-    return Violation(rule=rule, severity=Severity.ERROR, source=source, task_id=task_id, project_id="b1",
-                     title=f"任务 {task_id}", owner=ALICE, due_date=date(2026, 12, 1), message="m", state=state)
+def v(
+    task_id: str = "t1",
+    rule: str = "owner-required",
+    state: ViolationState = ViolationState.OPEN,
+    source: str = "trello-sales",
+) -> Violation:
+    return Violation(
+        rule=rule,
+        severity=Severity.ERROR,
+        source=source,
+        task_id=task_id,
+        project_id="b1",
+        title=f"任务 {task_id}",
+        owner=ALICE,
+        due_date=date(2026, 12, 1),
+        message="m",
+        state=state,
+    )
 
 
 def rows(store: Store) -> dict[str, dict[str, object]]:
@@ -53,14 +67,24 @@ def test_lifecycle_across_runs(store: Store) -> None:
     first_seen = {x.task_id: x.first_seen for x in load_violations(store.engine)}
     assert first_seen == {"t1": NOW, "t2": NOW + 2 * H}
     with store.engine.connect() as conn:
-        snaps = [tuple(x) for x in conn.execute(
-            select(t.violation_snapshots.c.run_id, t.violation_snapshots.c.open, t.violation_snapshots.c.new,
-                   t.violation_snapshots.c.resolved).order_by(t.violation_snapshots.c.id))]
+        snaps = [
+            tuple(x)
+            for x in conn.execute(
+                select(
+                    t.violation_snapshots.c.run_id,
+                    t.violation_snapshots.c.open,
+                    t.violation_snapshots.c.new,
+                    t.violation_snapshots.c.resolved,
+                ).order_by(t.violation_snapshots.c.id)
+            )
+        ]
     assert snaps == [(1, 2, 2, 0), (2, 1, 0, 1), (3, 2, 1, 0)]
 
 
 def test_waived_with_reason(store: Store) -> None:
-    waiver = WaiverConfig(rule="owner-required", task="trello-sales:t1", until=date(2026, 12, 1), reason="客户要求")
+    waiver = WaiverConfig(
+        rule="owner-required", task="trello-sales:t1", until=date(2026, 12, 1), reason="客户要求"
+    )
     summary = apply_evaluation(store.engine, [v(state=ViolationState.WAIVED)], now=NOW, waivers=[waiver])
     assert summary.waived == 1
     r = rows(store)["t1"]
@@ -89,7 +113,11 @@ def test_transaction_rolls_back(store: Store) -> None:
 
 def test_load_filters(store: Store) -> None:
     bob = Person(id="u2", name="Bob", email="bob@example.com")
-    found = [v("t1"), v("t2", rule="stale"), v("t3").model_copy(update={"owner": bob, "severity": Severity.INFO})]
+    found = [
+        v("t1"),
+        v("t2", rule="stale"),
+        v("t3").model_copy(update={"owner": bob, "severity": Severity.INFO}),
+    ]
     apply_evaluation(store.engine, found, now=NOW)
     assert [x.task_id for x in load_violations(store.engine, owner="BOB@example.com")] == ["t3"]
     assert [x.task_id for x in load_violations(store.engine, owner="alice")] == ["t1", "t2"]
@@ -101,15 +129,48 @@ def test_load_filters(store: Store) -> None:
 
 def _seed(store: Store) -> None:
     tasks = [
-        Task(source="trello-sales", kind="trello", id="c1", title="跟进合同", project_id="b1", owner=None,
-             due_date=date(2026, 12, 1), updated_at=NOW),
-        Task(source="trello-sales", kind="trello", id="c2", title="报价", project_id="b1", owner=ALICE,
-             due_date=date(2026, 11, 26), updated_at=NOW),
-        Task(source="trello-sales", kind="trello", id="c3", title="done", project_id="b1", owner=None,
-             status=TaskStatus.DONE, updated_at=NOW),
+        Task(
+            source="trello-sales",
+            kind="trello",
+            id="c1",
+            title="跟进合同",
+            project_id="b1",
+            owner=None,
+            due_date=date(2026, 12, 1),
+            updated_at=NOW,
+        ),
+        Task(
+            source="trello-sales",
+            kind="trello",
+            id="c2",
+            title="报价",
+            project_id="b1",
+            owner=ALICE,
+            due_date=date(2026, 11, 26),
+            updated_at=NOW,
+        ),
+        Task(
+            source="trello-sales",
+            kind="trello",
+            id="c3",
+            title="done",
+            project_id="b1",
+            owner=None,
+            status=TaskStatus.DONE,
+            updated_at=NOW,
+        ),
     ]
-    projects = [SalesProject(source="trello-sales", kind="trello", id="b1", name="项目", owner=ALICE,
-                             customer="ACME", deal_value=5.0)]
+    projects = [
+        SalesProject(
+            source="trello-sales",
+            kind="trello",
+            id="b1",
+            name="项目",
+            owner=ALICE,
+            customer="ACME",
+            deal_value=5.0,
+        )
+    ]
     store.write_page("trello-sales", "trello", "b1", tasks=tasks, projects=projects, now=NOW)
 
 
@@ -118,7 +179,10 @@ def test_run_policy_over_store(store: Store) -> None:
     config = Config(timezone="Asia/Shanghai")
     summary = run_policy(store, config, now=NOW, run_id=7)
     assert summary.new == 2
-    assert [(x.rule, x.task_id) for x in load_violations(store.engine)] == [("overdue", "c2"), ("owner-required", "c1")]
+    assert [(x.rule, x.task_id) for x in load_violations(store.engine)] == [
+        ("overdue", "c2"),
+        ("owner-required", "c1"),
+    ]
     # a second run with nothing changed: everything persists
     again = run_policy(store.engine, config, now=NOW + H)
     assert (again.new, again.persisting) == (0, 2)
@@ -128,15 +192,21 @@ def test_run_policy_inline_policy_and_waiver(store: Store) -> None:
     _seed(store)
     config = Config(
         policies={"rules": {"overdue": {"enabled": False}}},
-        waivers=[WaiverConfig(rule="owner-required", task="trello-sales:c1", until=date(2026, 12, 31), reason="r")],
+        waivers=[
+            WaiverConfig(rule="owner-required", task="trello-sales:c1", until=date(2026, 12, 31), reason="r")
+        ],
     )
     summary = run_policy(store, config, now=NOW)
     assert (summary.new, summary.waived) == (0, 1)
 
 
 def test_people_timezones() -> None:
-    config = Config(people=[PersonConfig(name="A", email="A@X.com", timezone="Asia/Tokyo", ids={"trello": "U1"}),
-                            PersonConfig(name="B")])
+    config = Config(
+        people=[
+            PersonConfig(name="A", email="A@X.com", timezone="Asia/Tokyo", ids={"trello": "U1"}),
+            PersonConfig(name="B"),
+        ]
+    )
     assert people_timezones(config) == {"a@x.com": "Asia/Tokyo", "u1": "Asia/Tokyo"}
 
 
