@@ -44,6 +44,13 @@ def default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# A Trello board arrives as one ~10 MB body (1,000 cards) held as bytes, parsed JSON and mapped tasks
+# until it is written; an Asana page is 100 tasks. Fewer boards than projects in flight keeps the peak
+# RSS down (100k tasks: 191 -> 141 MB) without slowing the run (measured in docs/benchmarks.md).
+PARTITION_CONCURRENCY: dict[str, int] = {"trello": 2}
+DEFAULT_PARTITION_CONCURRENCY = 8
+
+
 @dataclass(frozen=True)
 class SyncOptions:
     command: str = "sync"  # sync | import
@@ -55,7 +62,9 @@ class SyncOptions:
     worker: str = field(default_factory=default_worker)
     lease_ttl: float = 60.0
     share_window: float = 300.0  # PostgreSQL workers started this close together share one round
-    partition_concurrency: int = 8
+    # Partitions in flight per source: None = the source's ``partition_concurrency``, else the default
+    # for its kind (PARTITION_CONCURRENCY); a number here overrides both for every source.
+    partition_concurrency: int | None = None
     mass_delete_min: int = 5  # the guard applies from this many vanished tasks on
     base_dir: Path | None = None  # the config file's folder: relative policy paths start here
 
@@ -191,7 +200,7 @@ class SyncEngine:
             parts = await connector.partitions(only)
             await queue.register(cfg.name, parts)
             self.progress("partitions", {"source": cfg.name, "total": len(parts)})
-            n = max(1, min(self.options.partition_concurrency, len(parts)))
+            n = max(1, min(self._partition_concurrency(cfg, cls.kind), len(parts)))
             # A TaskGroup cancels the sibling workers when one fails for the whole source (auth).
             async with asyncio.TaskGroup() as group:
                 for _ in range(n):
@@ -205,6 +214,13 @@ class SyncEngine:
         rec.seconds = round(time.monotonic() - started, 3)
         self.progress("source_done", {"source": cfg.name, "status": rec.status})
         return rec
+
+    def _partition_concurrency(self, cfg: SourceConfig, kind: str) -> int:
+        if self.options.partition_concurrency is not None:
+            return self.options.partition_concurrency
+        if cfg.partition_concurrency is not None:
+            return cfg.partition_concurrency
+        return PARTITION_CONCURRENCY.get(kind, DEFAULT_PARTITION_CONCURRENCY)
 
     @staticmethod
     def _fail_source(rec: SourceReceipt, name: str, exc: BaseException) -> None:
