@@ -176,3 +176,23 @@ async def test_run_and_receipt_are_stored(world: Any, store: Store) -> None:
     runs = store.last_runs(5)
     assert runs[0].id == res.run_id
     assert runs[0].receipt["sources"]["a"]["totals"]["new"] == 17
+
+
+@pytest.mark.parametrize(
+    ("option", "source_value", "kind", "want"),
+    [
+        (None, None, "trello", 2),  # one Trello board is one ~10 MB response: few in flight
+        (None, None, "asana", 8),
+        (None, 3, "trello", 3),  # the source's own setting wins over the kind default
+        (5, 3, "trello", 5),  # an explicit SyncOptions value applies to every source
+    ],
+    ids=["trello-default", "other-default", "source-setting", "option-wins"],
+)
+def test_partitions_in_flight_per_source(
+    option: int | None, source_value: int | None, kind: str, want: int
+) -> None:
+    from sync.engine import SyncEngine
+
+    cfg = FakeSourceConfig(name="a", partition_concurrency=source_value)
+    engine = SyncEngine(config(), None, SyncOptions(partition_concurrency=option))  # type: ignore[arg-type]
+    assert engine._partition_concurrency(cfg, kind) == want
