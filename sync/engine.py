@@ -159,7 +159,9 @@ class SyncEngine:
 
     async def run(self) -> RunResult:
         now = self.clock()
-        run_id = self.store.start_run(self.options.command, full=self.options.full, worker=self.options.worker, now=now)
+        run_id = self.store.start_run(
+            self.options.command, full=self.options.full, worker=self.options.worker, now=now
+        )
         receipt = RunReceipt(
             run_id=run_id,
             command=self.options.command,
@@ -168,7 +170,9 @@ class SyncEngine:
             worker=self.options.worker,
         )
         queue = self._queue(run_id)
-        selected = [s for s in self.config.sources if not self.options.sources or s.name in self.options.sources]
+        selected = [
+            s for s in self.config.sources if not self.options.sources or s.name in self.options.sources
+        ]
         limit = asyncio.Semaphore(self.config.concurrency)
 
         async def one(cfg: SourceConfig) -> None:
@@ -176,7 +180,9 @@ class SyncEngine:
                 receipt.sources[cfg.name] = await self._sync_source(cfg, queue, run_id)
 
         await asyncio.gather(*(one(cfg) for cfg in selected))
-        ctx = SyncContext(self.config, self.store, self.options, receipt, self.clock(), self.http_options, self.registry)
+        ctx = SyncContext(
+            self.config, self.store, self.options, receipt, self.clock(), self.http_options, self.registry
+        )
         for step in self.post_steps:
             try:
                 await step(ctx)
@@ -184,11 +190,23 @@ class SyncEngine:
                 receipt.warnings.append(f"{getattr(step, '__name__', 'step')}: {exc}")
         receipt.finished_at = self.clock().isoformat()
         exit_code = 3 if receipt.failed else 0
-        status = "ok" if exit_code == 0 else ("failed" if all(s.status == "failed" for s in receipt.sources.values()) and receipt.sources else "partial")
-        self.store.finish_run(run_id, status=status, exit_code=exit_code, receipt=receipt.as_dict(), now=self.clock())
+        status = (
+            "ok"
+            if exit_code == 0
+            else (
+                "failed"
+                if all(s.status == "failed" for s in receipt.sources.values()) and receipt.sources
+                else "partial"
+            )
+        )
+        self.store.finish_run(
+            run_id, status=status, exit_code=exit_code, receipt=receipt.as_dict(), now=self.clock()
+        )
         return RunResult(run_id, receipt.as_dict(), exit_code)
 
-    async def _sync_source(self, cfg: SourceConfig, queue: PartitionQueue, run_id: int | None) -> SourceReceipt:
+    async def _sync_source(
+        self, cfg: SourceConfig, queue: PartitionQueue, run_id: int | None
+    ) -> SourceReceipt:
         started = time.monotonic()
         cls = connector_class(cfg.type, self.registry)
         rec = SourceReceipt(kind=cls.kind)
@@ -245,11 +263,12 @@ class SyncEngine:
             try:
                 await work
             except asyncio.CancelledError:
-                if not work.cancelled() or heartbeat.cancelled():
-                    raise  # we are being cancelled ourselves
+                # Only the heartbeat's own cancel (it returns once the lease is lost) is ours to
+                # absorb; any other cancellation (a sibling failed, the run stops) propagates.
+                if not (heartbeat.done() and not heartbeat.cancelled() and heartbeat.exception() is None):
+                    raise
                 # The lease was lost (we stalled past its expiry and another worker took the
-                # partition): stop, say so, and leave the partition to its new owner.
-                prec.status, prec.error = "lost", "lease lost to another worker"
+                # partition): leave it, and its receipt, to its new owner.
                 rec.partitions.pop(part.id, None)
                 continue
             except NotFound as exc:
@@ -268,13 +287,21 @@ class SyncEngine:
             if not await queue.finish(connector.name, part.id, ok=ok, error=error):
                 rec.partitions.pop(part.id, None)  # another worker owns it now; its receipt counts it
                 continue
-            self.progress("partition_done", {"source": connector.name, "partition": part.id, "fetched": prec.fetched})
+            self.progress(
+                "partition_done", {"source": connector.name, "partition": part.id, "fetched": prec.fetched}
+            )
 
-    async def _heartbeat(self, queue: PartitionQueue, source: str, partition_id: str, work: asyncio.Task[None]) -> None:
+    async def _heartbeat(
+        self, queue: PartitionQueue, source: str, partition_id: str, work: asyncio.Task[None]
+    ) -> None:
         while True:
             await asyncio.sleep(self.options.lease_ttl / 3)
             if not await queue.renew(source, partition_id):
-                log.warning("%s/%s: lease lost; leaving the partition to the worker that took it", source, partition_id)
+                log.warning(
+                    "%s/%s: lease lost; leaving the partition to the worker that took it",
+                    source,
+                    partition_id,
+                )
                 work.cancel()
                 return
 
@@ -323,7 +350,9 @@ class SyncEngine:
             if page.deleted_ids:
                 prec.deleted += await self._tombstone(source, part.id, list(page.deleted_ids), run_id)
         if listed_all:
-            await self._reconcile(source, cls.kind, part, prec, seen, final_cursor, state.last_count if state else None, run_id)
+            await self._reconcile(
+                source, cls.kind, part, prec, seen, final_cursor, state.last_count if state else None, run_id
+            )
 
     async def _reconcile(
         self,
@@ -356,7 +385,9 @@ class SyncEngine:
             prec.status = "warning"
             log.warning("%s: %s", source, msg)
         if prec.status != "warning" and final_cursor is not None:
-            await self._write(source, kind, part.id, MappedPage(), final_cursor, run_id, full=True, count=count)
+            await self._write(
+                source, kind, part.id, MappedPage(), final_cursor, run_id, full=True, count=count
+            )
 
     async def _write(
         self,

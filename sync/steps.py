@@ -61,7 +61,7 @@ async def push_step(ctx: SyncContext) -> None:
         ctx.store.engine,
         now=ctx.now,
         sources=_synced_sources(ctx),
-        dry_run=opts.dry_run or not wanted,
+        dry_run=opts.dry_run,  # reached without `wanted` only for a dry run
         run_id=ctx.receipt.run_id,
         http_options=ctx.http_options,
         registry=ctx.registry,

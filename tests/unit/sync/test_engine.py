@@ -196,3 +196,19 @@ def test_partitions_in_flight_per_source(
     cfg = FakeSourceConfig(name="a", partition_concurrency=source_value)
     engine = SyncEngine(config(), None, SyncOptions(partition_concurrency=option))  # type: ignore[arg-type]
     assert engine._partition_concurrency(cfg, kind) == want
+
+
+async def test_a_source_failing_as_a_whole_stops_its_other_partitions(world: Any, store: Store) -> None:
+    # p-auth fails at once; the sibling worker is cancelled mid-pull and must not go on claiming.
+    FakeConnector.world = {"a": {f"p{i}": tasks(2, f"p{i}-") for i in range(6)}, "b": {"q1": tasks(1)}}
+    FakeConnector.failing = {"a/p0": "auth"}
+    FakeConnector.delay = 0.2
+    try:
+        res = await run_sync(
+            config(), store, SyncOptions(partition_concurrency=2), registry=fake_registry(), clock=Clock()
+        )
+    finally:
+        FakeConnector.delay = 0.0
+    assert res.receipt["sources"]["a"]["status"] == "failed"
+    pulled = [pid for src, pid, _ in FakeConnector.pulls if src == "a"]
+    assert pulled == ["p0", "p1"], pulled  # nothing claimed after the source failed
