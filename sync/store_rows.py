@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from mapping.schema import Person, SalesProject, Task, iso_utc, to_utc
 
@@ -90,55 +91,106 @@ def json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
-def _hash(parts: object) -> str:
-    return hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=16).hexdigest()
+def _digest(body: object) -> str:
+    """blake2b of ``marshal`` format 2 (no back-references, no interning flags, so the bytes are a
+    function of the values alone); ``repr`` for values marshal cannot take (a Decimal in ``fields``).
+    """
+    try:
+        data = marshal.dumps(body, 2)
+    except ValueError:
+        data = b"r" + repr(body).encode("utf-8")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _fields_key(fields: Mapping[str, Any]) -> object:
-    # repr of the sorted items: C-speed, and insensitive to the key order PostgreSQL's JSONB returns.
-    return sorted(fields.items()) if fields else None
+def _instant(value: datetime | None) -> bytes | None:
+    # A datetime's pickled state (10 bytes, ~0.1 µs) instead of its repr (~0.6 µs); made UTC first so
+    # the same instant in another zone gives the same bytes.
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = to_utc(value)
+    return value.__reduce__()[1][0]  # type: ignore[index, union-attr]
+
+
+def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """An itemgetter that always returns a tuple (also for one name)."""
+    get = itemgetter(*names)
+    return get if len(names) > 1 else lambda d: (get(d),)
 
 
 def _person_key(p: Person | None) -> tuple[str, str | None, str | None, str | None] | None:
     return None if p is None else (p.id, p.name, p.email, p.handle)
 
 
-_SPECIAL: Final = frozenset({"owner", "assignees", "fields", "status"})
-_TASK_VALUES: Final = itemgetter(*(k for k in Task.model_fields if k not in _SPECIAL))
-_PROJECT_VALUES: Final = itemgetter(*(k for k in SalesProject.model_fields if k not in _SPECIAL))
+def _fields_key(fields: Mapping[str, Any]) -> object:
+    # Sorted items: insensitive to the key order PostgreSQL's JSONB returns.
+    return sorted(fields.items()) if fields else None
+
+
+class _Fingerprint:
+    """The store's fingerprint plan for one model: its fields split by kind once, at import.
+
+    Every field takes part; the plain ones (str, bool, float, tuples of str) go to marshal as they
+    are, dates become ordinals, instants their 10-byte state. An unchanged re-upsert is mostly this
+    function (it decides how fast "nothing changed" is): ~4 µs per task against ~10 µs for the
+    ``repr`` it replaced. A changed fingerprint only makes every record look changed once: history
+    compares the values themselves, so no false history is written.
+    """
+
+    _SPECIAL: Final = frozenset({"owner", "assignees", "fields", "status"})
+
+    def __init__(self, model: type[Task] | type[SalesProject]) -> None:
+        fields = model.model_fields
+
+        def kind(name: str) -> str:
+            types = set(get_args(fields[name].annotation)) | {fields[name].annotation}
+            return "instant" if datetime in types else "day" if date in types else "plain"
+
+        names = [n for n in fields if n not in self._SPECIAL]
+        self.plain = itemgetter(*(n for n in names if kind(n) == "plain"))
+        self.days = _getter([n for n in names if kind(n) == "day"])
+        self.instants = _getter([n for n in names if kind(n) == "instant"])
+        self.has_assignees = "assignees" in fields
+
+    def __call__(self, record: Task | SalesProject) -> str:
+        # Written out inline (no helper calls): this runs for every record of every page.
+        d = record.__dict__
+        o = d["owner"]
+        fields = d["fields"]
+        body = (
+            self.plain(d),
+            [None if v is None else v.toordinal() for v in self.days(d)],
+            [
+                None if v is None else v.__reduce__()[1][0] if v.tzinfo is UTC else _instant(v)
+                for v in self.instants(d)
+            ],
+            d["status"]._value_,
+            None if o is None else (o.id, o.name, o.email, o.handle),
+            [(p.id, p.name, p.email, p.handle) for p in d["assignees"]] if self.has_assignees else None,
+            sorted(fields.items()) if fields else None,
+        )
+        try:
+            data = marshal.dumps(body, 2)
+        except ValueError:
+            return _digest(body)
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+_TASK_FINGERPRINT: Final = _Fingerprint(Task)
+_PROJECT_FINGERPRINT: Final = _Fingerprint(SalesProject)
 
 
 def task_hash(task: Task) -> str:
-    """The store's fingerprint of a task: every field, plus handles (which the export leaves out).
-
-    Cheaper than ``Task.content_hash`` (which serialises to JSON first): an unchanged re-upsert is
-    mostly this function, so it decides how fast "nothing changed" is.
-    """
-    owner = task.owner
-    return _hash(
-        (
-            _TASK_VALUES(task.__dict__),
-            task.status.value,
-            None if owner is None else (owner.id, owner.name, owner.email, owner.handle),
-            [(p.id, p.name, p.email, p.handle) for p in task.assignees],
-            sorted(task.fields.items()) if task.fields else None,
-        )
-    )
+    """The store's fingerprint of a task: every field, plus handles (which the export leaves out)."""
+    return _TASK_FINGERPRINT(task)
 
 
 def project_hash(project: SalesProject) -> str:
-    return _hash(
-        (
-            _PROJECT_VALUES(project.__dict__),
-            project.status.value,
-            _person_key(project.owner),
-            _fields_key(project.fields),
-        )
-    )
+    return _PROJECT_FINGERPRINT(project)
 
 
 def person_hash(person: Person) -> str:
-    return _hash(_person_key(person))
+    return _digest(_person_key(person))
 
 
 def person_json(p: Person | None) -> dict[str, Any] | None:

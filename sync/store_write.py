@@ -191,6 +191,17 @@ def execute_many(
     conn.exec_driver_sql(sql, list(params))
 
 
+def fetch_all(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Plain tuples from the driver's cursor, inside ``conn``'s transaction: no SQLAlchemy row
+    processing (which was ~2.5 µs a row of the unchanged path's existing-hash query)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def rows_to_params(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -259,7 +270,7 @@ def write_tasks(
             'SELECT "id", "content_hash", "deleted_at" IS NOT NULL FROM "tasks" '
             f'WHERE "source" = {b.mark} AND "id" IN ({", ".join([b.mark] * len(part))})'
         )
-        for tid, h, dead in conn.exec_driver_sql(sql, (source, *part)):
+        for tid, h, dead in fetch_all(conn, sql, (source, *part)):
             stored[tid] = (h, bool(dead))
 
     new_ids = [tid for tid in by_id if tid not in stored]
