@@ -143,7 +143,11 @@ def _owner(card: Mapping[str, Any], fields: Mapping[str, Any], index: BoardIndex
         if isinstance(wanted, str) and wanted.strip():
             key = wanted.strip().lstrip("@").casefold()
             for mid, m in index.members.items():
-                if key in (mid.casefold(), str(m.get("username") or "").casefold(), str(m.get("fullName") or "").casefold()):
+                if key in (
+                    mid.casefold(),
+                    str(m.get("username") or "").casefold(),
+                    str(m.get("fullName") or "").casefold(),
+                ):
                     return index.person(mid)
     return index.person(ids[0]) if ids else None
 
@@ -220,7 +224,9 @@ def board_to_project(
             dues.append(local_date(due, ctx.tz))
         if start := parse_instant(card.get("start")):
             starts.append(local_date(start, ctx.tz))
-    picked = {k: fixed.get(k, counters[k].most_common(1)[0][0] if counters[k] else None) for k in PROJECT_KEYS}
+    picked = {
+        k: fixed.get(k, counters[k].most_common(1)[0][0] if counters[k] else None) for k in PROJECT_KEYS
+    }
     deal = picked["deal_value"]
     closed = bool(board.get("closed"))
     done = closed or (open_cards > 0 and done_cards == open_cards)
@@ -247,7 +253,9 @@ def member_to_person(member: Mapping[str, Any]) -> Person:
     member_id = member["id"]
     if not isinstance(member_id, str) or not member_id:
         raise ValueError("member needs a string id")
-    return Person(id=member_id, name=member.get("fullName") or member.get("username"), handle=member.get("username"))
+    return Person(
+        id=member_id, name=member.get("fullName") or member.get("username"), handle=member.get("username")
+    )
 
 
 def map_records(

@@ -96,7 +96,7 @@ def _digest(body: object) -> str:
     function of the values alone); ``repr`` for values marshal cannot take (a Decimal in ``fields``).
     """
     try:
-        data = marshal.dumps(body, 2)
+        data = marshal.dumps(body, 2)  # type: ignore[arg-type]
     except ValueError:
         data = b"r" + repr(body).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -109,7 +109,8 @@ def _instant(value: datetime | None) -> bytes | None:
         return None
     if value.tzinfo is not UTC:
         value = to_utc(value)
-    return value.__reduce__()[1][0]  # type: ignore[index, union-attr]
+    state: bytes = value.__reduce__()[1][0]  # type: ignore[assignment]
+    return state
 
 
 def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus
 from sync.store_rows import person_hash, project_hash, task_hash
@@ -128,7 +127,9 @@ def test_values_marshal_cannot_take_fall_back_deterministically() -> None:
 
 
 def test_project_and_person_fingerprints() -> None:
-    p = SalesProject(source="s", kind="asana", id="p1", name="ACME", updated_at=NOW, due_date=date(2027, 1, 1))
+    p = SalesProject(
+        source="s", kind="asana", id="p1", name="ACME", updated_at=NOW, due_date=date(2027, 1, 1)
+    )
     assert project_hash(p) == project_hash(p.model_copy())
     assert project_hash(p) != project_hash(p.model_copy(update={"status": ProjectStatus.AT_RISK}))
     assert project_hash(p) != project_hash(p.model_copy(update={"due_date": date(2027, 1, 2)}))
