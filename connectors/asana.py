@@ -42,9 +42,12 @@ from pydantic import Field, SecretStr
 
 from config.models import SourceConfig
 from connectors.asana_push import AsanaPushMixin
+from connectors.asana_search import SearchResult, SearchUnusable, search_changed, search_client
+from connectors.asana_search import iso_ms as _iso
+from connectors.asana_search import parse_utc as _utc
 from connectors.base import Connector, Partition, RawPage
 from connectors.http import HttpClient, build_client
-from errors import ApiError, NotFound
+from errors import ApiError, AuthError, NotFound
 from mapping.asana import map_records
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,9 @@ class AsanaSourceConfig(SourceConfig):
     plan: Literal["free", "paid"] = "paid"  # 150 / 1,500 requests per minute unless rate_limit
     overlap_seconds: int = Field(default=120, ge=0, le=86400)
     subtasks: bool = True
+    # incremental pulls: ``search`` = one workspace search per run (premium), ``per_project`` = one
+    # ``modified_since`` listing per project, ``auto`` = search, falling back to per-project
+    incremental: Literal["auto", "search", "per_project"] = "auto"
 
 
 class BearerAuth(httpx.Auth):
@@ -101,14 +107,6 @@ class BearerAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Any:
         request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
         yield request
-
-
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def iter_pages(
@@ -132,6 +130,11 @@ async def iter_pages(
         query["offset"] = offset
 
 
+async def _chunks(items: list[dict[str, Any]], size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 class AsanaConnector(AsanaPushMixin, Connector):
     kind: ClassVar[str] = "asana"
     config_model: ClassVar[type[SourceConfig]] = AsanaSourceConfig
@@ -149,6 +152,15 @@ class AsanaConnector(AsanaPushMixin, Connector):
         self._users_by_gid: dict[str, dict[str, Any]] = {}
         self._users_lock = asyncio.Lock()
         self._users_yielded = False
+        # the run's shared search (incremental): the result, or why this run lists per project
+        self._search: SearchResult | None = None
+        self._search_off: str | None = None
+        self._search_error: ApiError | None = None
+        self._search_lock = asyncio.Lock()
+        self._search_http: HttpClient | None = None
+        # the newest modified_at any finished listing or search of this run has returned: a
+        # listing started later covers every edit up to it (see the cursor in ``pull``)
+        self._observed: datetime | None = None
         self._init_push_state()
 
     @classmethod
@@ -262,16 +274,37 @@ class AsanaConnector(AsanaPushMixin, Connector):
 
         since_text = (cursor or {}).get("modified_since")
         incremental = bool(since_text) and not full
-        params: dict[str, Any] = {"project": partition.id, "limit": PAGE_SIZE, "opt_fields": TASK_OPT_FIELDS}
-        if incremental:
-            params["modified_since"] = _iso(_utc(str(since_text)) - timedelta(seconds=cfg.overlap_seconds))
+        start = _utc(str(since_text)) - timedelta(seconds=cfg.overlap_seconds) if incremental else None
+        searched = await self._searched(partition.id, start) if start is not None else None
+        # An edit up to ``floor`` is covered by this pull (the search, or an earlier listing's
+        # stamps: a listing that starts later sees every edit before them), so the new cursor may
+        # move up to it even in a quiet project: the partitions' cursors stay together, and the
+        # next run's shared search, which starts at the first partition's cursor, covers the rest.
+        floor = searched.watermark if searched is not None else self._observed
+        if searched is not None:
+            assert start is not None
+            mine = [
+                t
+                for t in searched.by_project.get(partition.id, [])
+                if t.get("modified_at") and _utc(str(t["modified_at"])) >= start
+            ]
+            pages: AsyncIterator[list[dict[str, Any]]] = _chunks(mine, PAGE_SIZE)
+        else:
+            params: dict[str, Any] = {
+                "project": partition.id,
+                "limit": PAGE_SIZE,
+                "opt_fields": TASK_OPT_FIELDS,
+            }
+            if start is not None:
+                params["modified_since"] = _iso(start)
+            pages = iter_pages(self.http, "tasks", params)
         newest: datetime | None = _utc(str(since_text)) if since_text else None
         # tasks already delivered at the edge of the window: the overlap re-lists them, they are
         # not changes (so an untouched project still reports ``unchanged``)
         known: dict[str, str] = dict((cursor or {}).get("seen") or {}) if incremental else {}
         stamps: dict[str, str] = dict(known)
         pending: RawPage | None = None
-        async for page in iter_pages(self.http, "tasks", params):
+        async for page in pages:
             fresh = self._fresh(page, known, stamps)
             if cfg.subtasks:  # only for tasks that changed: a re-listed known one costs nothing
                 fresh += self._fresh(await self._subtasks_of(fresh), known, stamps)
@@ -282,6 +315,10 @@ class AsanaConnector(AsanaPushMixin, Connector):
             if pending is not None:
                 yield pending
             pending = RawPage(partition, "task", fresh, context=context, full=not incremental)
+        if newest is not None:
+            self._observed = newest if self._observed is None or newest > self._observed else self._observed
+        if floor is not None and (newest is None or floor > newest):
+            newest = floor
         horizon = (newest - timedelta(seconds=cfg.overlap_seconds)) if newest else None
         new_cursor: dict[str, Any] = {
             "modified_since": _iso(newest or self.clock()),
@@ -297,6 +334,70 @@ class AsanaConnector(AsanaPushMixin, Connector):
             pending = RawPage(partition, "task", [], context=context, full=True)
         pending.final, pending.cursor = True, new_cursor
         yield pending
+
+    async def _searched(self, project: str, start: datetime) -> SearchResult | None:
+        """The run's shared search if it covers ``project`` from ``start`` on, else None (list
+        this partition per project). The first incremental partition runs the search, from its
+        own ``start``; a partition whose window begins earlier is listed on its own."""
+        cfg = self.config
+        if cfg.incremental == "per_project":
+            return None
+        async with self._search_lock:
+            if self._search_error is not None:
+                raise self._search_error
+            if self._search_off is not None:
+                return None
+            if self._search is None:
+                if not self._projects:
+                    return None
+                try:
+                    self._search = await self._run_search(start)
+                except SearchUnusable as exc:
+                    self._give_up_search(str(exc))
+                    return None
+                except (NotFound, AuthError) as exc:  # 402 / 404, 403 (not premium, no access)
+                    if exc.status not in (402, 403, 404):
+                        raise
+                    if cfg.incremental == "search":
+                        self._search_error = ApiError(
+                            f"task search unavailable ({exc.status}: {exc}); "
+                            "set incremental: auto or per_project for this source",
+                            status=exc.status,
+                            source=cfg.name,
+                        )
+                        raise self._search_error from None
+                    self._give_up_search(f"{exc.status}: {exc}")
+                    return None
+        found = self._search
+        if project not in found.projects or start < found.start:
+            return None  # not in the searched set, or a cursor older than the searched window
+        return found
+
+    async def _run_search(self, start: datetime) -> SearchResult:
+        if self._search_http is None:
+            self._search_http = search_client(self.http, max_response_bytes=self.config.max_response_bytes)
+        found = await search_changed(
+            self._search_http,
+            self.config.workspace,
+            list(self._projects),
+            start,
+            opt_fields=TASK_OPT_FIELDS,
+        )
+        if found.watermark is not None and (self._observed is None or found.watermark > self._observed):
+            self._observed = found.watermark
+        log.info(
+            "%s: task search: %d changed tasks in %d projects since %s (%d requests)",
+            self.name,
+            found.tasks,
+            len(found.by_project),
+            _iso(start),
+            found.requests,
+        )
+        return found
+
+    def _give_up_search(self, reason: str) -> None:
+        self._search_off = reason
+        log.info("%s: task search not used this run (%s); listing per project", self.name, reason)
 
     @staticmethod
     def _fresh(

@@ -68,3 +68,27 @@ class RateLimiter:
 
     def pause_for(self, seconds: float) -> None:
         self.pause_until(self._clock() + max(0.0, seconds))
+
+
+class NestedLimiter(RateLimiter):
+    """A narrower window inside another limiter (Asana's search, 60/min, inside the token's
+    1,500/min): a request takes a slot in this window and then in ``outer``'s, so the narrow
+    endpoint can neither outrun its own limit nor push the shared one into 429s. A server pause
+    (``Retry-After``) holds only this window."""
+
+    def __init__(
+        self,
+        outer: RateLimiter,
+        requests: int,
+        per_seconds: float,
+        *,
+        concurrency: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(requests, per_seconds, concurrency=concurrency, write_concurrency=1, clock=clock)
+        self.outer = outer
+
+    @asynccontextmanager
+    async def slot(self, *, write: bool = False) -> AsyncIterator[None]:
+        async with super().slot(write=write), self.outer.slot(write=write):
+            yield

@@ -5,8 +5,11 @@ salesync uses, shaped like api/1.0 (the ``{"data": ...}`` envelope, opaque offse
 Faithful where it matters for a sync: ``limit`` must be 1..100 (400 otherwise), ``modified_at``
 does NOT change on a section move (only on own-property changes, tags, stories), subtasks are
 not in the project listing, 401 without the right bearer token, 429 + ``Retry-After`` over the
-per-token rate (sliding window, off unless ``rate_limit`` is given), 402 on portfolios when the
-workspace is not premium. Mutations change the state and append to ``sim.mutations``; every
+per-token rate (sliding window, off unless ``rate_limit`` is given), 402 on portfolios and task
+search when the workspace is not premium. Task search (``/workspaces/{gid}/tasks/search``) has
+its own 60/min window (``search_rate_limit``), answers at most 100 tasks without ``next_page``,
+filters by ``projects.any``, ``modified_at.after``/``.before`` (strict), ``resource_subtype``
+(default ``milestone``, as the spec declares) and sorts by ``modified_at``/``created_at``. Mutations change the state and append to ``sim.mutations``; every
 request (with its JSON body) is kept in ``sim.requests`` for spec validation.
 
 Served at the root (``base_url = server.url``), like Prism does for the spec's paths.
@@ -46,6 +49,8 @@ __all__ = [
     "minimum_requests",
     "project_fields",
 ]
+
+SUBTYPES = ("default_task", "milestone", "approval", "custom")
 
 
 def _err(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -176,6 +181,7 @@ class AsanaSim(AsanaWorld):
         r.add("POST", "/tasks/{gid}/stories", self._add_story)
         r.add("POST", "/tasks/{gid}/addTag", lambda q: self._tag_op(q, add=True))
         r.add("POST", "/tasks/{gid}/removeTag", lambda q: self._tag_op(q, add=False))
+        r.add("GET", "/workspaces/{ws}/tasks/search", self._search)
         r.add("GET", "/workspaces/{ws}/tags", self._list_tags)
         r.add("POST", "/workspaces/{ws}/tags", self._create_tag)
         r.add("POST", "/sections/{gid}/addTask", self._add_task_to_section)
@@ -242,6 +248,57 @@ class AsanaSim(AsanaWorld):
                 t for t in items if datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) >= cut
             ]
         return self._page(req, items, ("name", "resource_subtype"))
+
+    def _search(self, req: Request) -> Response:
+        """Task search: premium only (402), its own 60/min limit, at most 100 results, no
+        ``next_page``; ``resource_subtype`` defaults to ``milestone`` as the spec says."""
+        if req.params["ws"] != WORKSPACE:
+            return _err(404, "workspace: Unknown object: " + req.params["ws"])
+        if not self.premium:
+            return _err(402, "Search is only available to premium users.")
+        if self.search_limiter is not None:
+            ok, _remaining, reset = self.search_limiter.hit(self.token)
+            if not ok:
+                return _err(
+                    429,
+                    "You've made too many requests and hit a rate limit. Please retry after the given amount of time.",
+                    {"Retry-After": str(max(1, math.ceil(reset)))},
+                )
+        q = req.query
+        subtype = q.get("resource_subtype", "milestone")
+        if subtype not in SUBTYPES:
+            return _err(400, f"resource_subtype: Not a valid enum value: {subtype!r}")
+        sort_by = q.get("sort_by", "modified_at")
+        if sort_by not in ("modified_at", "created_at"):
+            return _err(400, f"sort_by: the simulator sorts by modified_at or created_at, got {sort_by!r}")
+        if q.get("sort_ascending", "false") not in ("true", "false"):
+            return _err(400, "sort_ascending: Not a boolean: " + q["sort_ascending"])
+        bounds: dict[str, datetime | None] = {}
+        for key in ("modified_at.after", "modified_at.before"):
+            bounds[key] = None
+            if key in q:
+                try:
+                    bounds[key] = datetime.fromisoformat(q[key].replace("Z", "+00:00"))
+                except ValueError:
+                    return _err(400, f"{key}: Not a valid date-time: {q[key]}")
+        projects = None
+        if "projects.any" in q:
+            projects = {g for g in q["projects.any"].split(",") if g}
+            unknown = sorted(projects - set(self.projects))
+            if unknown:
+                return _err(400, "projects.any: Unknown object: " + unknown[0])
+        found = self.search_tasks(
+            subtype=subtype,
+            projects=projects,
+            after=bounds["modified_at.after"],
+            before=bounds["modified_at.before"],
+            sort_by=sort_by,
+            ascending=q.get("sort_ascending") == "true",
+        )
+        limit = int(q.get("limit", MAX_LIMIT))
+        opt = q.get("opt_fields")
+        data = [project_fields(t, opt, ("name", "resource_subtype")) for t in found[:limit]]
+        return Response(200, {"data": data})
 
     def _get_task(self, req: Request) -> Response:
         task = self._task(req.params["gid"])

@@ -79,12 +79,16 @@ class AsanaWorld:
         rate_limit: int | None = None,
         rate_window: float = 60.0,
         premium: bool = True,
+        search_rate_limit: int | None = 60,
+        search_window: float = 60.0,
     ) -> None:
         self.rng = random.Random(seed)
         self.token = token
         self.premium = premium
         self.now = BASE_TIME
         self.limiter = WindowLimiter(rate_limit, rate_window) if rate_limit else None
+        # the search API's own limit (Asana: 60/min), on top of the token's
+        self.search_limiter = WindowLimiter(search_rate_limit, search_window) if search_rate_limit else None
         self._next_gid = 0
         self.users: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}
@@ -282,6 +286,55 @@ class AsanaWorld:
             if project_gid in (None, pgid):
                 section = next(s for s in self.sections[pgid] if s["name"] == section_name)
                 m["section"] = _compact(section)
+
+    def add_to_project(self, gid: str, project_gid: str, section_name: str | None = None) -> None:
+        """Multi-homing: the task joins another project (first section unless named); like Asana,
+        a new association bumps ``modified_at``."""
+        task = self.tasks[gid]
+        sections = self.sections[project_gid]
+        section = next((s for s in sections if s["name"] == section_name), sections[0])
+        task["memberships"] = [
+            *(m for m in task["memberships"] if m["project"]["gid"] != project_gid),
+            {"project": _compact(self.projects[project_gid]), "section": _compact(section)},
+        ]
+        if gid not in self.project_tasks[project_gid]:
+            self.project_tasks[project_gid].append(gid)
+        task["modified_at"] = _iso(self.tick())
+
+    def set_modified(self, gids: Iterable[str], stamp: datetime, **changes: Any) -> None:
+        """Edits that all carry one ``modified_at`` (a bulk edit): ties for the search to page past."""
+        for gid in gids:
+            self.tasks[gid].update(changes)
+            self.tasks[gid]["modified_at"] = _iso(stamp)
+
+    def search_tasks(
+        self,
+        *,
+        subtype: str,
+        projects: set[str] | None,
+        after: datetime | None,
+        before: datetime | None,
+        sort_by: str,
+        ascending: bool,
+    ) -> list[dict[str, Any]]:
+        """What ``GET /workspaces/{gid}/tasks/search`` matches (all of it; the route cuts the page)."""
+
+        def at(t: dict[str, Any], key: str) -> datetime:
+            return datetime.fromisoformat(str(t[key]).replace("Z", "+00:00"))
+
+        out = []
+        for gid, t in self.tasks.items():
+            if gid in self.deleted or t["resource_subtype"] != subtype:
+                continue
+            if projects is not None and not any(m["project"]["gid"] in projects for m in t["memberships"]):
+                continue
+            if after is not None and not at(t, "modified_at") > after:
+                continue
+            if before is not None and not at(t, "modified_at") < before:
+                continue
+            out.append(t)
+        out.sort(key=lambda t: (at(t, sort_by), t["gid"]), reverse=not ascending)
+        return out
 
     def live_projects(self) -> list[str]:
         return [g for g, p in self.projects.items() if not p["archived"]]

@@ -14,8 +14,9 @@ import respx
 from pydantic import ValidationError
 
 from connectors.asana import PROJECT_OPT_FIELDS, TASK_OPT_FIELDS, AsanaConnector, AsanaSourceConfig
-from connectors.base import ActionKind, Partition, PushAction
+from connectors.base import ActionKind, Partition, PushAction, RawPage
 from connectors.http import HttpOptions
+from connectors.ratelimit import NestedLimiter, RateLimiter
 from errors import ApiError, AuthError, NotFound
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "asana"
@@ -147,14 +148,14 @@ async def test_full_pull_pages_tasks_and_subtasks(api: respx.MockRouter, conn: A
     assert subs.calls[0].request.url.params["limit"] == "100"
 
 
-async def test_incremental_asks_modified_since_minus_overlap(
-    api: respx.MockRouter, conn: AsanaConnector
-) -> None:
+async def test_incremental_per_project_asks_modified_since_minus_overlap(api: respx.MockRouter) -> None:
+    conn = make(incremental="per_project")
     conn._projects[PROJECT] = {"gid": PROJECT, "name": "p"}
     users_route(api)
     route = api.get("/tasks").respond(json=page([]))
     cursor = {"modified_since": "2026-11-20T08:00:00.000Z", "full_at": "2026-11-19T00:00:00.000Z"}
     pages = [p async for p in conn.pull(Partition("asana-sales", PROJECT), cursor)]
+    await conn.close()
     assert route.calls[0].request.url.params["modified_since"] == "2026-11-20T07:58:00.000Z"
     last = pages[-1]
     assert last.unchanged and last.final and not last.full and last.cursor == cursor
@@ -367,3 +368,221 @@ async def test_concurrency_caps_are_asanas() -> None:
     c = make()
     assert c.http.limiter._reads._value == 50 and c.http.limiter._writes._value == 15
     await c.close()
+
+
+# -- incremental through the workspace search ---------------------------------------------------------
+P2 = "1200000000000002"
+SEARCH = f"/workspaces/{WS}/tasks/search"
+SINCE = "2026-11-20T08:00:00.000Z"  # cursor; the window starts 2 min (overlap) earlier
+
+
+def stamp(minute: int, second: int = 0) -> str:
+    return f"2026-11-20T08:{minute:02d}:{second:02d}.000Z"
+
+
+def task(gid: int, modified: str, *projects: str, subtype: str = "default_task") -> dict[str, Any]:
+    return {
+        "gid": str(gid),
+        "resource_type": "task",
+        "name": f"t{gid}",
+        "resource_subtype": subtype,
+        "modified_at": modified,
+        "memberships": [
+            {"project": {"gid": p, "name": p}, "section": {"gid": "1", "name": "To do"}} for p in projects
+        ],
+        "num_subtasks": 0,
+    }
+
+
+class FakeSearch:
+    """Asana's search semantics: subtype (default milestone), projects.any, strict modified_at.after,
+    ascending by modified_at, at most 100 results, no next_page."""
+
+    def __init__(self, tasks: list[dict[str, Any]]) -> None:
+        self.tasks = tasks
+        self.calls: list[dict[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        q = dict(request.url.params)
+        self.calls.append(q)
+        after = datetime.fromisoformat(q["modified_at.after"].replace("Z", "+00:00"))
+        projects = set(q["projects.any"].split(","))
+        hits = [
+            t
+            for t in self.tasks
+            if t["resource_subtype"] == q.get("resource_subtype", "milestone")
+            and any(m["project"]["gid"] in projects for m in t["memberships"])
+            and datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) > after
+        ]
+        hits.sort(key=lambda t: t["modified_at"])
+        return httpx.Response(200, json={"data": hits[:100]})
+
+
+def search_conn(*projects: str, **over: Any) -> AsanaConnector:
+    c = make(**over)
+    for p in projects:
+        c._projects[p] = {"gid": p, "name": p}
+    return c
+
+
+async def pull_items(c: AsanaConnector, pid: str, cursor: dict[str, Any]) -> list[RawPage]:
+    return [p async for p in c.pull(Partition("asana-sales", pid), cursor)]
+
+
+def delivered(pages: list[RawPage]) -> list[str]:
+    return [t["gid"] for p in pages if p.entity == "task" for t in p.items]
+
+
+async def test_search_pages_by_modified_at_past_ties_and_dedups(api: respx.MockRouter) -> None:
+    # 150 changed tasks; 30 of them share 08:05:00 across the 100-result page boundary
+    tasks = [
+        task(1000 + i, stamp(1, i % 60) if i < 80 else stamp(5) if i < 110 else stamp(9, i - 110), PROJECT)
+        for i in range(150)
+    ]
+    fake = FakeSearch(tasks)
+    api.get(SEARCH).mock(side_effect=fake)
+    users_route(api)
+    c = search_conn(PROJECT)
+    pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
+    await c.close()
+    got = delivered(pages)
+    assert sorted(got) == sorted(t["gid"] for t in tasks) and len(got) == len(set(got))
+    default_calls = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
+    # page 1 ends inside the tie at 08:05:00: page 2 starts 1 ms before it and re-lists the tie
+    assert [q["modified_at.after"] for q in default_calls] == [
+        "2026-11-20T07:58:00.000Z",
+        "2026-11-20T08:04:59.999Z",
+    ]
+    assert {q["resource_subtype"] for q in fake.calls} == {"default_task", "milestone", "approval", "custom"}
+    assert all(q["sort_by"] == "modified_at" and q["sort_ascending"] == "true" for q in fake.calls)
+    assert all("limit" not in q and q["projects.any"] == PROJECT for q in fake.calls)
+    assert c.stats.requests == 1 + 4 + 1  # users, 4 subtype series, one extra page
+    last = pages[-1]
+    assert last.final and not last.full and last.cursor is not None
+    assert last.cursor["modified_since"] == stamp(9, 39)
+
+
+async def test_search_hands_each_partition_its_tasks_once_per_run(api: respx.MockRouter) -> None:
+    both = task(2001, stamp(3), PROJECT, P2)
+    only_1 = task(2002, stamp(4), PROJECT)
+    milestone_2 = task(2003, stamp(6), P2, subtype="milestone")
+    elsewhere = task(2004, stamp(7), "1200000000000999")
+    old = task(2005, "2026-11-20T07:00:00.000Z", PROJECT)  # before the window: not a change
+    fake = FakeSearch([both, only_1, milestone_2, elsewhere, old])
+    route = api.get(SEARCH).mock(side_effect=fake)
+    users_route(api)
+    c = search_conn(PROJECT, P2)
+    cursor = {"modified_since": SINCE, "full_at": SINCE}
+    first = await pull_items(c, PROJECT, cursor)
+    second = await pull_items(c, P2, cursor)
+    await c.close()
+    assert sorted(delivered(first)) == ["2001", "2002"]
+    assert sorted(delivered(second)) == ["2001", "2003"]
+    assert route.call_count == 4  # one search (4 subtype series) for both partitions
+    assert set(fake.calls[0]["projects.any"].split(",")) == {PROJECT, P2}
+    # both cursors move to the search's newest stamp: they stay together for the next run's search
+    assert first[-1].cursor is not None and second[-1].cursor is not None
+    assert first[-1].cursor["modified_since"] == second[-1].cursor["modified_since"] == stamp(6)
+
+
+async def test_search_overlap_tasks_already_seen_are_unchanged(api: respx.MockRouter) -> None:
+    edge = task(2101, stamp(0), PROJECT)
+    api.get(SEARCH).mock(side_effect=FakeSearch([edge]))
+    users_route(api)
+    c = search_conn(PROJECT)
+    cursor = {"modified_since": SINCE, "full_at": SINCE, "seen": {"2101": stamp(0)}}
+    pages = await pull_items(c, PROJECT, cursor)
+    await c.close()
+    assert pages[-1].unchanged and pages[-1].cursor == cursor
+
+
+@pytest.mark.parametrize("status", [402, 403, 404], ids=["402-not-premium", "403", "404"])
+async def test_search_unavailable_falls_back_per_project_once(
+    api: respx.MockRouter, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = fixture("error_402.json") if status == 402 else {"errors": [{"message": "nope"}]}
+    search = api.get(SEARCH).respond(status, json=body)
+    users_route(api)
+    listing = api.get("/tasks").respond(json=page([task(2201, stamp(3), PROJECT)]))
+    c = search_conn(PROJECT, P2)
+    cursor = {"modified_since": SINCE, "full_at": SINCE}
+    with caplog.at_level("INFO", logger="connectors.asana"):
+        first = await pull_items(c, PROJECT, cursor)
+        calls_after_first = search.call_count
+        await pull_items(c, P2, cursor)
+    await c.close()
+    assert delivered(first) == ["2201"]
+    assert 1 <= calls_after_first <= 4 and search.call_count == calls_after_first  # remembered
+    assert [r.request.url.params["project"] for r in listing.calls] == [PROJECT, P2]
+    assert listing.calls[0].request.url.params["modified_since"] == "2026-11-20T07:58:00.000Z"
+    assert len([r for r in caplog.records if "task search not used" in r.getMessage()]) == 1
+
+
+async def test_search_mode_402_is_an_error_not_a_fallback(api: respx.MockRouter) -> None:
+    api.get(SEARCH).respond(402, json=fixture("error_402.json"))
+    users_route(api)
+    c = search_conn(PROJECT, incremental="search")
+    with pytest.raises(ApiError, match="incremental: auto or per_project") as err:
+        await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
+    await c.close()
+    assert not isinstance(err.value, NotFound)  # a failure the receipt shows, not a skipped resource
+
+
+async def test_more_than_a_page_of_ties_falls_back_per_project(api: respx.MockRouter) -> None:
+    ties = [task(3000 + i, stamp(5), PROJECT) for i in range(101)]
+    fake = FakeSearch(ties)
+    api.get(SEARCH).mock(side_effect=fake)
+    users_route(api)
+    listing = api.get("/tasks").respond(json=page(ties[:100], "o1"))
+    listing.side_effect = [
+        httpx.Response(200, json=page(ties[:100], "o1")),
+        httpx.Response(200, json=page(ties[100:])),
+    ]
+    c = search_conn(PROJECT)
+    pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
+    await c.close()
+    assert sorted(delivered(pages)) == sorted(t["gid"] for t in ties)
+    assert len([q for q in fake.calls if q["resource_subtype"] == "default_task"]) == 2  # no endless loop
+    assert listing.call_count == 2 and c._search_off is not None and "share modified_at" in c._search_off
+
+
+async def test_partition_older_than_the_searched_window_lists_itself(api: respx.MockRouter) -> None:
+    fake = FakeSearch([task(4001, stamp(3), PROJECT, P2)])
+    api.get(SEARCH).mock(side_effect=fake)
+    users_route(api)
+    older = task(4002, "2026-11-20T06:00:00.000Z", P2)  # changed before the search's window
+    listing = api.get("/tasks", params={"project": P2}).respond(json=page([older, task(4001, stamp(3), P2)]))
+    c = search_conn(PROJECT, P2)
+    new = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
+    old_cursor = {"modified_since": "2026-11-20T05:00:00.000Z", "full_at": SINCE}
+    old = await pull_items(c, P2, old_cursor)
+    await c.close()
+    assert delivered(new) == ["4001"]
+    assert sorted(delivered(old)) == ["4001", "4002"]
+    assert listing.calls[0].request.url.params["modified_since"] == "2026-11-20T04:58:00.000Z"
+    assert len(fake.calls) == 4  # the search ran once, from the first partition's cursor
+
+
+async def test_search_has_its_own_60_per_minute_limiter_inside_the_sources(api: respx.MockRouter) -> None:
+    api.get(SEARCH).mock(side_effect=FakeSearch([]))
+    users_route(api)
+    c = search_conn(PROJECT)
+    await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
+    await c.close()
+    assert c._search_http is not None
+    limiter = c._search_http.limiter
+    assert isinstance(limiter, NestedLimiter) and (limiter.requests, limiter.per_seconds) == (60, 60.0)
+    assert limiter.outer is c.http.limiter and c._search_http.stats is c.stats
+    assert c.stats.requests == 5 and len(c.http.limiter._starts) == 5  # search slots count in both
+
+
+async def test_nested_limiter_waits_for_the_narrow_window() -> None:
+    now = [0.0]
+    outer = RateLimiter(100, 60.0, clock=lambda: now[0])
+    inner = NestedLimiter(outer, 2, 60.0, clock=lambda: now[0])
+    for _ in range(2):
+        async with inner.slot():
+            pass
+    assert inner.waits == 0 and len(outer._starts) == 2
+    inner.pause_for(0.01)  # a server Retry-After on the narrow endpoint holds it, not the outer
+    assert outer._paused_until == 0.0
