@@ -42,7 +42,13 @@ from pydantic import Field, SecretStr
 
 from config.models import SourceConfig
 from connectors.asana_push import AsanaPushMixin
-from connectors.asana_search import SearchResult, SearchUnusable, search_changed, search_client
+from connectors.asana_search import (
+    SEARCH_MAX_LAG,
+    SearchResult,
+    SearchUnusable,
+    search_changed,
+    search_client,
+)
 from connectors.asana_search import iso_ms as _iso
 from connectors.asana_search import parse_utc as _utc
 from connectors.base import Connector, Partition, RawPage
@@ -158,6 +164,7 @@ class AsanaConnector(AsanaPushMixin, Connector):
         self._search_error: ApiError | None = None
         self._search_lock = asyncio.Lock()
         self._search_http: HttpClient | None = None
+        self._search_starts: list[datetime] = []  # window starts of the partitions pulled so far
         # the newest modified_at any finished listing or search of this run has returned: a
         # listing started later covers every edit up to it (see the cursor in ``pull``)
         self._observed: datetime | None = None
@@ -259,6 +266,11 @@ class AsanaConnector(AsanaPushMixin, Connector):
         self, partition: Partition, cursor: Mapping[str, Any] | None, *, full: bool = False
     ) -> AsyncIterator[RawPage]:
         cfg = self.config
+        since_text = (cursor or {}).get("modified_since")
+        incremental = bool(since_text) and not full
+        start = _utc(str(since_text)) - timedelta(seconds=cfg.overlap_seconds) if incremental else None
+        if start is not None:  # before any await: the partitions pulled together share one search
+            self._search_starts.append(start)
         project = self._projects.get(partition.id)
         if project is None:
             body = await self.http.get_json(
@@ -272,9 +284,6 @@ class AsanaConnector(AsanaPushMixin, Connector):
         context = {"project": project, "users": self._users_by_gid}
         yield RawPage(partition, "project", [project], context={"users": self._users_by_gid})
 
-        since_text = (cursor or {}).get("modified_since")
-        incremental = bool(since_text) and not full
-        start = _utc(str(since_text)) - timedelta(seconds=cfg.overlap_seconds) if incremental else None
         searched = await self._searched(partition.id, start) if start is not None else None
         # An edit up to ``floor`` is covered by this pull (the search, or an earlier listing's
         # stamps: a listing that starts later sees every edit before them), so the new cursor may
@@ -337,8 +346,10 @@ class AsanaConnector(AsanaPushMixin, Connector):
 
     async def _searched(self, project: str, start: datetime) -> SearchResult | None:
         """The run's shared search if it covers ``project`` from ``start`` on, else None (list
-        this partition per project). The first incremental partition runs the search, from its
-        own ``start``; a partition whose window begins earlier is listed on its own."""
+        this partition per project). The first incremental partition to get here runs the search
+        from the oldest window start of the partitions whose pull had begun by then (at most
+        :data:`SEARCH_MAX_LAG` behind the newest); a partition whose window begins earlier is
+        listed on its own."""
         cfg = self.config
         if cfg.incremental == "per_project":
             return None
@@ -350,8 +361,10 @@ class AsanaConnector(AsanaPushMixin, Connector):
             if self._search is None:
                 if not self._projects:
                     return None
+                newest = max(self._search_starts, default=start)
+                lo = min((s for s in self._search_starts if s >= newest - SEARCH_MAX_LAG), default=start)
                 try:
-                    self._search = await self._run_search(start)
+                    self._search = await self._run_search(lo)
                 except SearchUnusable as exc:
                     self._give_up_search(str(exc))
                     return None

@@ -40,6 +40,9 @@ SEARCH_CONCURRENCY = 4
 SUBTYPES = ("default_task", "milestone", "approval", "custom")
 PROJECTS_PER_QUERY = 100  # gids per ``projects.any`` (~1.8 KB of query string)
 TIE_STEP = timedelta(milliseconds=1)
+# A partition whose cursor is further behind the newest one is listed on its own rather than
+# stretching the shared search over a day of the whole workspace's edits.
+SEARCH_MAX_LAG = timedelta(hours=24)
 
 
 class SearchUnusable(Exception):

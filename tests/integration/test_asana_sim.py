@@ -6,7 +6,9 @@ when the simulator of a test is torn down.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import random
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
@@ -34,6 +36,7 @@ _spec.loader.exec_module(spec_check)
 SPEC_PATH = spec_check.find_spec(Path(__file__).resolve())
 FAST = HttpOptions(backoff_base=0.001, backoff_max=0.01)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+SEARCH = f"/workspaces/{WORKSPACE}/tasks/search"
 
 
 @pytest.fixture(scope="module")
@@ -132,22 +135,25 @@ async def test_full_pull_reads_everything_with_the_minimum_requests(
     assert any(t.is_milestone for t in tasks.values())
 
 
-async def test_incremental_unchanged_then_after_a_change(server: SimServer, sim: AsanaSim) -> None:
-    c = make(server, sim)
+@pytest.mark.parametrize("mode", ["per_project", "auto"])
+async def test_incremental_unchanged_then_after_a_change(server: SimServer, sim: AsanaSim, mode: str) -> None:
+    c = make(server, sim, incremental=mode)
     _pages, cursors, parts = await pull_all(c)
     await c.close()
     server.reset_log()
-    c = make(server, sim)
+    c = make(server, sim, incremental=mode)
     pages, again, _ = await pull_all(c, cursors)
     assert all(p.unchanged and p.final for p in pages if p.entity == "task")
     assert again == cursors
-    # one listing per project + the fixed calls (project listing, users)
-    assert server.count(path_prefix="/tasks") == len(parts)
+    # the fixed calls (project listing, users) + one listing per project, or one search per subtype
+    listings, searches = server.count(path_prefix="/tasks"), server.count(path_prefix=SEARCH)
+    assert (listings, searches) == ((len(parts), 0) if mode == "per_project" else (0, 4))
+    assert server.count() == 2 + listings + searches
     await c.close()
 
     touched = sim.project_tasks[parts[0].id][1]
     sim.touch(touched, name="改过的名字", due_at="2026-12-01T16:30:00.000Z", due_on="2026-12-01")
-    c = make(server, sim)
+    c = make(server, sim, incremental=mode)
     pages, third, _ = await pull_all(c, cursors)
     tasks = tasks_of(pages)
     assert set(tasks) - set(sim.subtasks.get(touched, [])) == {touched}
@@ -291,3 +297,172 @@ async def test_push_round_trip_is_recorded_and_idempotent(conn: AsanaConnector, 
 
 async def test_check_names_the_user(conn: AsanaConnector, sim: AsanaSim) -> None:
     assert await conn.check() == next(iter(sim.users.values()))["name"]
+
+
+# -- incremental through the workspace search ---------------------------------------------------------
+@pytest.fixture
+def checked(checker: Any) -> Iterator[list[AsanaSim]]:
+    """Simulators a test builds itself; every request they saw is checked against the spec."""
+    made: list[AsanaSim] = []
+    yield made
+    if checker is not None:
+        problems = [
+            p
+            for s in made
+            for r in s.requests
+            for p in checker.check(r["method"], r["path"], r["query"], r["body"])
+        ]
+        assert problems == [], problems[:5]
+
+
+async def pull_concurrently(
+    c: AsanaConnector, cursors: dict[str, Any] | None = None, *, full: bool = False
+) -> tuple[list[RawPage], dict[str, Any]]:
+    """Every partition at once, as the engine's workers do."""
+    pages: list[RawPage] = []
+    new: dict[str, Any] = {}
+
+    async def one(p: Partition) -> None:
+        async for page in c.pull(p, (cursors or {}).get(p.id), full=full):
+            pages.append(page)
+            if page.final:
+                new[p.id] = page.cursor
+
+    await asyncio.gather(*(one(p) for p in await c.partitions()))
+    return pages, new
+
+
+def stored(
+    pages: list[RawPage], into: dict[tuple[str, str], Task] | None = None
+) -> dict[tuple[str, str], Task]:
+    """What the store keeps: tasks by (project, id), later pages overwriting earlier ones."""
+    out = dict(into or {})
+    for page in pages:
+        if page.entity == "task" and not page.unchanged:
+            mapped = map_records("task", page.items, page.context, CTX)
+            assert not mapped.quarantined
+            out.update({(page.partition.id, t.id): t for t in mapped.tasks})
+    return out
+
+
+async def ground_truth(server: SimServer, sim: AsanaSim) -> dict[tuple[str, str], Task]:
+    c = make(server, sim, incremental="per_project")
+    pages, _ = await pull_concurrently(c, full=True)
+    await c.close()
+    truth = stored(pages)
+    assert set(truth) == {(p, g) for p in sim.live_projects() for g in sim.expected_tasks(p)}
+    return truth
+
+
+async def test_search_incremental_one_percent_changed(checked: list[AsanaSim]) -> None:
+    sim = AsanaSim(projects=6, tasks_per_project=150, users=5, subtask_share=0.1, seed=11)
+    checked.append(sim)
+    server = sim.serve()
+    try:
+        c = make(server, sim)
+        pages, cursors = await pull_concurrently(c)
+        await c.close()
+        store = stored(pages)
+        live = sim.live_projects()
+        # 1 % of the 900 tasks: 8 edits at random, one task joins a second project
+        rng = random.Random(5)
+        edited = rng.sample([g for p in live for g in sim.project_tasks[p]], 8)
+        for g in edited:
+            sim.touch(g, name=sim.tasks[g]["name"] + " *", due_on="2026-12-24")
+        with_subtasks = next(g for g in sim.project_tasks[live[0]] if sim.subtasks.get(g) and g not in edited)
+        sim.touch(with_subtasks, completed=True)
+        multi = next(g for g in sim.project_tasks[live[1]] if g not in edited and not sim.subtasks.get(g))
+        sim.add_to_project(multi, live[2])
+        server.reset_log()
+
+        c = make(server, sim)
+        pages, _ = await pull_concurrently(c, cursors)
+        await c.close()
+        store = stored(pages, store)
+        changed = {*edited, with_subtasks, multi}
+        subtask_reads = sum(
+            1 for p in live for g in sim.project_tasks[p] if g in changed and sim.subtasks.get(g)
+        )
+        # project listing + users + one search per resource_subtype + subtasks of changed tasks
+        assert server.count(path_prefix=SEARCH) == 4
+        assert server.count(path_prefix="/tasks", method="GET") == subtask_reads
+        assert server.count() == 2 + 4 + subtask_reads
+        assert store == await ground_truth(server, sim)
+        # the multi-homed task reached both its projects; untouched projects stayed unchanged
+        assert (live[1], multi) in store and (live[2], multi) in store
+        touched_projects = {p for p in live if changed & set(sim.project_tasks[p])}
+        finals = {p.partition.id: p for p in pages if p.final and p.entity == "task"}
+        assert {pid for pid, p in finals.items() if not p.unchanged} == touched_projects
+    finally:
+        server.stop()
+
+
+async def test_search_not_premium_falls_back_to_per_project(checked: list[AsanaSim]) -> None:
+    sim = AsanaSim(projects=3, tasks_per_project=40, users=4, subtask_share=0.0, premium=False)
+    checked.append(sim)
+    server = sim.serve()
+    try:
+        c = make(server, sim)
+        pages, cursors = await pull_concurrently(c)
+        await c.close()
+        store = stored(pages)
+        gid = sim.project_tasks[sim.live_projects()[1]][3]
+        sim.touch(gid, name="renamed")
+        server.reset_log()
+        c = make(server, sim)
+        pages, _ = await pull_concurrently(c, cursors)
+        await c.close()
+        assert 1 <= server.count(path_prefix=SEARCH) <= 4  # the concurrent series' first answers
+        assert server.count(path_prefix="/tasks") == len(sim.live_projects())
+        assert stored(pages, store) == await ground_truth(server, sim)
+    finally:
+        server.stop()
+
+
+async def test_search_429_waits_retry_after(checked: list[AsanaSim]) -> None:
+    sim = AsanaSim(
+        projects=2, tasks_per_project=150, users=3, subtask_share=0.0, search_rate_limit=2, search_window=1.0
+    )
+    checked.append(sim)
+    server = sim.serve()
+    try:
+        c = make(server, sim)
+        pages, cursors = await pull_concurrently(c)
+        await c.close()
+        store = stored(pages)
+        sim.touch(sim.project_tasks[sim.live_projects()[0]][0], name="x")
+        server.reset_log()
+        c = make(server, sim)
+        pages, _ = await pull_concurrently(c, cursors)
+        await c.close()
+        assert sim.search_limiter is not None and sim.search_limiter.rejected > 0
+        assert c.stats.rate_limited > 0 and server.count(path_prefix="/tasks") == 0
+        assert stored(pages, store) == await ground_truth(server, sim)
+    finally:
+        server.stop()
+
+
+def test_simulator_search_is_premium_filtered_and_capped(server: SimServer, sim: AsanaSim) -> None:
+    headers = {"Authorization": f"Bearer {sim.token}"}
+    url = server.url + SEARCH
+    pid = sim.live_projects()[0]
+    base = {
+        "projects.any": pid,
+        "sort_by": "modified_at",
+        "sort_ascending": "true",
+        "opt_fields": "modified_at",
+    }
+    with httpx.Client(headers=headers) as h:
+        body = h.get(url, params={**base, "resource_subtype": "default_task"}).json()
+        assert "next_page" not in body and len(body["data"]) == 100  # 130 tasks, at most 100 answered
+        stamps = [t["modified_at"] for t in body["data"]]
+        assert stamps == sorted(stamps)
+        after = h.get(
+            url, params={**base, "resource_subtype": "default_task", "modified_at.after": stamps[-1]}
+        )
+        assert all(t["modified_at"] > stamps[-1] for t in after.json()["data"])
+        default = h.get(url, params=base).json()["data"]  # the spec's default subtype: milestone
+        assert default and all(sim.tasks[t["gid"]]["resource_subtype"] == "milestone" for t in default)
+        sim.premium = False
+        r = h.get(url, params=base)
+        assert r.status_code == 402 and "premium" in r.json()["errors"][0]["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -586,3 +587,34 @@ async def test_nested_limiter_waits_for_the_narrow_window() -> None:
     assert inner.waits == 0 and len(outer._starts) == 2
     inner.pause_for(0.01)  # a server Retry-After on the narrow endpoint holds it, not the outer
     assert outer._paused_until == 0.0
+
+
+@pytest.mark.parametrize(
+    ("older", "listed"),
+    [("2026-11-20T05:00:00.000Z", False), ("2026-11-19T07:00:00.000Z", True)],
+    ids=["3h-behind-shares-the-search", "25h-behind-lists-itself"],
+)
+async def test_partitions_pulled_together_share_one_search_from_the_oldest(
+    api: respx.MockRouter, older: str, listed: bool
+) -> None:
+    fake = FakeSearch([task(5001, stamp(3), PROJECT), task(5002, "2026-11-20T06:00:00.000Z", P2)])
+    api.get(SEARCH).mock(side_effect=fake)
+
+    async def users_over_the_network(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)  # real I/O suspends: the other partition's pull begins meanwhile
+        return httpx.Response(200, json=fixture("users_page.json"))
+
+    api.get("/users").mock(side_effect=users_over_the_network)
+    if listed:  # an unmocked listing fails the other case
+        listing = api.get("/tasks", params={"project": P2})
+        listing.respond(json=page([task(5002, "2026-11-20T06:00:00.000Z", P2)]))
+    c = search_conn(PROJECT, P2)
+    new, old = await asyncio.gather(
+        pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE}),
+        pull_items(c, P2, {"modified_since": older, "full_at": SINCE}),
+    )
+    await c.close()
+    assert delivered(new) == ["5001"] and delivered(old) == ["5002"]
+    assert not listed or listing.call_count == 1
+    first_after = {q["modified_at.after"] for q in fake.calls}
+    assert first_after == {"2026-11-20T04:58:00.000Z" if not listed else "2026-11-20T07:58:00.000Z"}
