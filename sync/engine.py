@@ -9,12 +9,14 @@ failing source or partition: those are recorded in the receipt and the exit code
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,7 +181,8 @@ class SyncEngine:
             async with limit:
                 receipt.sources[cfg.name] = await self._sync_source(cfg, queue, run_id)
 
-        await asyncio.gather(*(one(cfg) for cfg in selected))
+        with fewer_gc_passes():
+            await asyncio.gather(*(one(cfg) for cfg in selected))
         ctx = SyncContext(
             self.config, self.store, self.options, receipt, self.clock(), self.http_options, self.registry
         )
@@ -426,6 +429,26 @@ class SyncEngine:
                 return self.store.tombstone_tasks(source, partition_id, ids, now=self.clock(), run_id=run_id)
 
         return await asyncio.to_thread(work)
+
+
+GC_GEN0_THRESHOLD = 50_000
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the young-generation collector every 50,000 allocations instead of CPython's 700.
+
+    A pull allocates millions of short-lived containers (parsed pages, mapped records); at the
+    default threshold the cyclic GC ran thousands of times per 100k tasks and re-scanned every
+    page still in flight: ~2 s of CPU in a 13 s full sync (measured with the GC off). Reference
+    counting still frees almost everything at once; only cycles wait longer. Restored after.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], GC_GEN0_THRESHOLD), old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 async def run_sync(
