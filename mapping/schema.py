@@ -15,9 +15,9 @@ import hashlib
 import json
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 
 class TaskStatus(StrEnum):
@@ -93,19 +93,27 @@ class Person(_Model):
         return {"id": self.id, "name": self.name, "email": self.email}
 
 
-class _Timestamped(_Model):
-    @field_validator("*", mode="after")
-    @classmethod
-    def _aware_utc(cls, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return to_utc(value)
+def _utc_instant(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
         return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    @field_serializer("*", when_used="json")
-    def _ser(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return iso_utc(value)
-        return value
+
+def _iso_instant(value: datetime) -> str:
+    text = iso_utc(value)
+    assert text is not None
+    return text
+
+
+# An instant: aware UTC after validation, ``YYYY-MM-DDTHH:MM:SSZ`` in JSON. Declared per field (not
+# a validator on "*", which pydantic called for each of a task's 24 fields: ~3 µs of every task).
+UtcInstant = Annotated[
+    datetime, AfterValidator(_utc_instant), PlainSerializer(_iso_instant, when_used="json")
+]
+
+
+class _Timestamped(_Model):
+    """Models with instants (declared as ``UtcInstant``)."""
 
 
 class Task(_Timestamped):
@@ -123,12 +131,12 @@ class Task(_Timestamped):
     owner: Person | None = None
     assignees: tuple[Person, ...] = ()
     due_date: date | None = None
-    due_at: datetime | None = None
+    due_at: UtcInstant | None = None
     start_date: date | None = None
     completed: bool = False
-    completed_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    completed_at: UtcInstant | None = None
+    created_at: UtcInstant | None = None
+    updated_at: UtcInstant | None = None
     labels: tuple[str, ...] = ()
     priority: str | None = None
     parent_id: str | None = None
@@ -177,7 +185,7 @@ class SalesProject(_Timestamped):
     due_date: date | None = None
     status: ProjectStatus = ProjectStatus.ON_TRACK
     archived: bool = False
-    updated_at: datetime | None = None
+    updated_at: UtcInstant | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -205,7 +213,7 @@ class Violation(_Timestamped):
     owner: Person | None = None
     due_date: date | None = None
     message: str
-    first_seen: datetime | None = None
+    first_seen: UtcInstant | None = None
     state: ViolationState = ViolationState.OPEN
 
     @property

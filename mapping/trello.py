@@ -87,10 +87,18 @@ class BoardIndex:
         for unified, name in ctx.field_map.items():
             self.unified[name.strip().casefold()] = unified
         self.board_closed = bool(self.board.get("closed"))
+        self._people: dict[str, Person] = {}
 
     def person(self, member_id: str) -> Person:
-        m = self.members.get(member_id) or {}
-        return Person(id=member_id, name=m.get("fullName") or m.get("username"), handle=m.get("username"))
+        # One (frozen) Person per member and page: a card names its members two or three times
+        # (owner, assignees) and a board has few members, so this is mostly a dict hit.
+        known = self._people.get(member_id)
+        if known is None:
+            m = self.members.get(member_id) or {}
+            known = self._people[member_id] = Person(
+                id=member_id, name=m.get("fullName") or m.get("username"), handle=m.get("username")
+            )
+        return known
 
     def field_value(self, item: Mapping[str, Any]) -> tuple[str, Any] | None:
         """(field name, python value) of one customFieldItem, or None when undefined/empty."""

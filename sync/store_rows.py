@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import itemgetter
-from typing import Any, Final, get_args
+from typing import Annotated, Any, Final, get_args, get_origin
 
 from mapping.schema import Person, SalesProject, Task, iso_utc, to_utc
 
@@ -144,7 +144,10 @@ class _Fingerprint:
         fields = model.model_fields
 
         def kind(name: str) -> str:
-            types = set(get_args(fields[name].annotation)) | {fields[name].annotation}
+            annotation = fields[name].annotation
+            types = set()
+            for a in (annotation, *get_args(annotation)):
+                types.add(get_args(a)[0] if get_origin(a) is Annotated else a)
             return "instant" if datetime in types else "day" if date in types else "plain"
 
         names = [n for n in fields if n not in self._SPECIAL]
