@@ -5,7 +5,9 @@
 Prints requests made vs the documented minimum (``simulators.asana.minimum_requests``: project
 pages + user pages + sum of max(1, ceil(tasks/100)) per project + subtask pages) and tasks/s for a
 full pull+map; then a re-run after 1 % of the tasks were modified, whose requests must be at most
-the fixed calls + one listing per project + the extra pages of changed tasks.
+the fixed calls + the task search (one series per ``resource_subtype``, one request per 100
+changed tasks of that subtype, +1) + the subtask pages of changed tasks; ``--per-project`` runs
+the incremental with ``incremental: per_project`` and bounds it by one listing per project.
 
 The functions are importable so the engine's end-to-end bench (into SQLite) can reuse them:
 ``build_sim``, ``connector_for``, ``pull_and_map``, ``modify``, ``incremental_bound``.
@@ -21,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,13 +61,16 @@ def build_sim(
     )
 
 
-def connector_for(sim: AsanaSim, server: SimServer, *, realistic_limits: bool = False) -> AsanaConnector:
+def connector_for(
+    sim: AsanaSim, server: SimServer, *, realistic_limits: bool = False, incremental: str = "auto"
+) -> AsanaConnector:
     raw: dict[str, Any] = {
         "name": "asana-bench",
         "type": "asana",
         "token": sim.token,
         "workspace": WORKSPACE,
         "base_url": server.url,
+        "incremental": incremental,
     }
     if not realistic_limits:  # measure the code, not Asana's 1,500/min quota
         raw["rate_limit"] = {
@@ -119,8 +125,12 @@ async def pull_and_map(
 
 
 def listing_requests(server: SimServer) -> int:
-    """``GET /tasks`` listings only (not ``/tasks/{gid}/subtasks``)."""
-    return sum(1 for e in server.log if e.method == "GET" and e.path == "/tasks")
+    """``GET /tasks`` listings and task searches (not ``/tasks/{gid}/subtasks``)."""
+    return sum(
+        1
+        for e in server.log
+        if e.method == "GET" and (e.path == "/tasks" or e.path.endswith("/tasks/search"))
+    )
 
 
 def modify(sim: AsanaSim, share: float, *, seed: int = 1) -> dict[str, list[str]]:
@@ -135,12 +145,34 @@ def modify(sim: AsanaSim, share: float, *, seed: int = 1) -> dict[str, list[str]
     return out
 
 
-def incremental_bound(sim: AsanaSim, changed: Mapping[str, list[str]]) -> int:
-    """Fixed calls + one listing per project + extra pages for >100 changed + their subtask pages."""
+def incremental_bound(
+    sim: AsanaSim,
+    changed: Mapping[str, list[str]],
+    cursors: Mapping[str, Any] | None = None,
+    *,
+    overlap_seconds: int = 120,
+) -> int:
+    """Fixed calls + the task listing + subtask pages of the changed tasks. With ``cursors`` (the
+    full pull's) the listing is the search: per ``resource_subtype``, one request per 100 tasks
+    modified since the oldest cursor minus the overlap, +1; without, one listing per project
+    (+1 per further 100 changed)."""
     fixed = max(1, math.ceil(len(sim.live_projects()) / 100)) + max(1, math.ceil(len(sim.users) / 100))
-    listings = sum(max(1, math.ceil(len(changed.get(p, [])) / 100)) for p in sim.live_projects())
     subtasks = sum(1 for gids in changed.values() for g in gids if sim.subtasks.get(g))
-    return fixed + listings + subtasks
+    if cursors is None:
+        listings = sum(max(1, math.ceil(len(changed.get(p, [])) / 100)) for p in sim.live_projects())
+        return fixed + listings + subtasks
+    oldest = min(
+        datetime.fromisoformat(str(c["modified_since"]).replace("Z", "+00:00")) for c in cursors.values()
+    )
+    lo = oldest - timedelta(seconds=overlap_seconds)
+    hits: dict[str, int] = {}
+    for p in sim.live_projects():
+        for g in sim.project_tasks[p]:
+            t = sim.tasks[g]
+            if datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) > lo:
+                hits[t["resource_subtype"]] = hits.get(t["resource_subtype"], 0) + 1
+    searches = sum(hits.get(st, 0) // 100 + 1 for st in ("default_task", "milestone", "approval", "custom"))
+    return fixed + searches + subtasks
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -151,6 +183,7 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modified", type=float, default=0.01)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--realistic-limits", action="store_true", help="keep the paid plan's 1,500/min")
+    ap.add_argument("--per-project", action="store_true", help="incremental: per_project (no search)")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -163,10 +196,11 @@ async def main(argv: list[str] | None = None) -> int:
         await conn.close()
         minimum = sim.minimum_requests()
         changed = modify(sim, args.modified)
-        conn = connector_for(sim, server, realistic_limits=args.realistic_limits)
+        mode = "per_project" if args.per_project else "auto"
+        conn = connector_for(sim, server, realistic_limits=args.realistic_limits, incremental=mode)
         inc = await pull_and_map(conn, server, full.cursors, concurrency=args.concurrency)
         await conn.close()
-        bound = incremental_bound(sim, changed)
+        bound = incremental_bound(sim, changed, None if args.per_project else full.cursors)
     finally:
         server.stop()
     n_changed = sum(len(v) for v in changed.values())
@@ -185,7 +219,7 @@ async def main(argv: list[str] | None = None) -> int:
             "incremental: requests / bound",
             f"{inc.requests} / {bound}  ({'OK' if inc.requests <= bound else 'OVER'})",
         ),
-        ("incremental: task listings", f"{inc.listing_requests} for {inc.projects} projects"),
+        ("incremental: task listings + searches", f"{inc.listing_requests} for {inc.projects} projects"),
         (
             "incremental: tasks delivered",
             f"{inc.tasks} in {inc.seconds:.2f} s; {inc.unchanged_partitions} projects unchanged",
