@@ -7,7 +7,6 @@ executemany). An unchanged record costs a hash and a row of a SELECT, and writes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
@@ -21,6 +20,7 @@ from connectors.http import REDACTOR
 from mapping.base import Quarantined
 from mapping.schema import Person, SalesProject, Task
 from sync import tables as t
+from sync.db import json_text
 from sync.store_rows import (
     ASSIGNEE_COLUMNS,
     HISTORY_FIELDS,
@@ -95,16 +95,12 @@ def _same(value: Any) -> Any:
     return value
 
 
-# What ``sync.db._json_dumps`` returns (json.dumps builds this same encoder on every call).
-_JSON_ENCODE: Final = json.JSONEncoder(default=str, ensure_ascii=False).encode
-
-
 def sqlite_json(value: Any) -> str:
     if value is None:
         return "null"
     if not value and type(value) is dict:
         return "{}"
-    return _JSON_ENCODE(value)
+    return json_text(value)
 
 
 class Binder:
