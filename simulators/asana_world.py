@@ -317,23 +317,21 @@ class AsanaWorld:
         sort_by: str,
         ascending: bool,
     ) -> list[dict[str, Any]]:
-        """What ``GET /workspaces/{gid}/tasks/search`` matches (all of it; the route cuts the page)."""
-
-        def at(t: dict[str, Any], key: str) -> datetime:
-            return datetime.fromisoformat(str(t[key]).replace("Z", "+00:00"))
-
+        """What ``GET /workspaces/{gid}/tasks/search`` matches (all of it; the route cuts the page).
+        Stamps compare as text: every stamp here has the one ``...sssZ`` form of :func:`_iso`."""
+        lo = _iso(after) if after is not None else None
+        hi = _iso(before) if before is not None else None
         out = []
         for gid, t in self.tasks.items():
-            if gid in self.deleted or t["resource_subtype"] != subtype:
+            if t["resource_subtype"] != subtype or gid in self.deleted:
+                continue
+            stamp = t["modified_at"]
+            if (lo is not None and not stamp > lo) or (hi is not None and not stamp < hi):
                 continue
             if projects is not None and not any(m["project"]["gid"] in projects for m in t["memberships"]):
                 continue
-            if after is not None and not at(t, "modified_at") > after:
-                continue
-            if before is not None and not at(t, "modified_at") < before:
-                continue
             out.append(t)
-        out.sort(key=lambda t: (at(t, sort_by), t["gid"]), reverse=not ascending)
+        out.sort(key=lambda t: (t[sort_by], t["gid"]), reverse=not ascending)
         return out
 
     def live_projects(self) -> list[str]:
