@@ -597,7 +597,14 @@ async def test_nested_limiter_waits_for_the_narrow_window() -> None:
 async def test_partitions_pulled_together_share_one_search_from_the_oldest(
     api: respx.MockRouter, older: str, listed: bool
 ) -> None:
-    fake = FakeSearch([task(5001, stamp(3), PROJECT), task(5002, "2026-11-20T06:00:00.000Z", P2)])
+    # 5003 is inside the shared window but before PROJECT's own: delivered already, not a change
+    fake = FakeSearch(
+        [
+            task(5001, stamp(3), PROJECT),
+            task(5002, "2026-11-20T06:00:00.000Z", P2),
+            task(5003, "2026-11-20T06:30:00.000Z", PROJECT),
+        ]
+    )
     api.get(SEARCH).mock(side_effect=fake)
 
     async def users_over_the_network(request: httpx.Request) -> httpx.Response:
