@@ -87,7 +87,9 @@ def salesync_child(spec: dict[str, Any]) -> dict[str, Any]:
             "rate_limit": limit(spec["asana_limit"], ASANA_READ_CONCURRENCY),
         }
     )
-    config = Config(sources=[trello, asana], timezone="Asia/Shanghai")
+    config = Config(
+        sources=[trello, asana], timezone="Asia/Shanghai", processes=int(spec.get("processes", 1))
+    )
     store = Store.open(f"sqlite:///{spec['db']}")
     options = SyncOptions(full=bool(spec.get("full", False)))
     if spec.get("partition_concurrency"):
@@ -120,6 +122,8 @@ def salesync_child(spec: dict[str, Any]) -> dict[str, Any]:
         "waited_seconds": sum(s["waited_seconds"] for s in sources.values()),
         "stored": store.count_tasks(),
         "baseline_rss_kb": baseline_kb,
+        "workers": result.workers,
+        "source_seconds": {n: s["seconds"] for n, s in sources.items()},
     }
 
 

@@ -56,7 +56,7 @@ class LiveProgress:
             self.progress.update(self.tasks[source], description=f"{source} [{data.get('status')}]")
 
 
-def run_job(app: App, options: Any, fmt: str | None) -> None:
+def run_job(app: App, options: Any, fmt: str | None, processes: int | None = None) -> None:
     """Run the engine under the run lock, show the receipt, exit with its code."""
     from sync.engine import run_sync
     from sync.lock import run_lock
@@ -64,6 +64,8 @@ def run_job(app: App, options: Any, fmt: str | None) -> None:
     from sync.steps import default_steps
 
     cfg = app.config()
+    if processes is not None:
+        cfg = cfg.model_copy(update={"processes": processes})
     for name in options.sources:
         cfg.source(name)  # an unknown name is a ConfigError naming the configured ones
     tty = sys.stderr.isatty() and not app.quiet and fmt != "json"
@@ -85,6 +87,15 @@ def run_job(app: App, options: Any, fmt: str | None) -> None:
     click.get_current_context().exit(result.exit_code)
 
 
+PROCESSES_OPTION = click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    metavar="N",
+    help="Spread the sources over N worker processes (default: config `processes`, 1).",
+)
+
+
 @click.command("sync")
 @click.option("--source", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--full", is_flag=True, help="Full pass: re-read everything, reconcile deletions.")
@@ -102,6 +113,7 @@ def run_job(app: App, options: Any, fmt: str | None) -> None:
 @click.option(
     "--worker", envvar="SALESYNC_WORKER", help="Worker name for PostgreSQL leases (default host:pid)."
 )
+@PROCESSES_OPTION
 @pass_app
 def sync_command(
     app: App,
@@ -111,6 +123,7 @@ def sync_command(
     dry_run: bool,
     fmt: str | None,
     worker: str | None,
+    processes: int | None,
 ) -> None:
     """The cron job: pull -> map -> store -> policy -> outbox -> push.
 
@@ -124,12 +137,13 @@ def sync_command(
       salesync sync
       salesync sync --source trello-sales --full
       salesync sync --push --format json
+      salesync sync --processes 2        # sources spread over 2 worker processes
       */15 * * * *  cd /srv/salesync && .venv/bin/salesync sync
     """
     from sync.engine import SyncOptions
 
     opts = SyncOptions(command="sync", sources=sources, full=full, push=push, dry_run=dry_run)
-    run_job(app, dataclasses.replace(opts, worker=worker) if worker else opts, fmt)
+    run_job(app, dataclasses.replace(opts, worker=worker) if worker else opts, fmt, processes)
 
 
 @click.command("import")

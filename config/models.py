@@ -125,6 +125,8 @@ class Config(Strict):
     push: bool = False
     max_writes_per_run: int = Field(default=200, ge=0)
     concurrency: int = Field(default=4, gt=0, le=64)  # sources synced at once
+    # Sources spread over this many worker processes (one core each); 1 = all in this process.
+    processes: int = Field(default=1, gt=0, le=64)
     full_sync_every_hours: float = Field(default=24.0, gt=0)
     mass_delete_guard: float = Field(default=0.3, gt=0, le=1)  # share of a partition
     count_drop_warning: float = Field(default=0.5, gt=0, le=1)

@@ -49,7 +49,7 @@ def default_database_url(config_path: Path | None) -> str:
 def resolve_database_url(url: str, base_dir: Path) -> str:
     """A relative SQLite path in the config is relative to the config file, not to the cwd of cron."""
     parsed = _parse(url)
-    if parsed.get_backend_name() != "sqlite" or _is_memory(parsed):
+    if parsed.get_backend_name() != "sqlite" or is_memory(parsed):
         return url
     db = Path(str(parsed.database)).expanduser()
     if db.is_absolute():
@@ -82,7 +82,7 @@ def open_engine(url: str) -> Engine:
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise ConfigError(f"database {shown}: {_one_line(exc, parsed)}", key="database") from None
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine, memory=_is_memory(parsed))
+        _configure_sqlite(engine, memory=is_memory(parsed))
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -96,7 +96,7 @@ def check_database(url: str) -> str:
     """Validate a URL without creating anything; a short state for ``config check``."""
     parsed = _normalise(_parse(url))
     if parsed.get_backend_name() == "sqlite":
-        if _is_memory(parsed):
+        if is_memory(parsed):
             return "in memory"
         _check_sqlite_path(parsed)
         if not Path(str(parsed.database)).expanduser().exists():
@@ -183,12 +183,12 @@ def _normalise(url: URL) -> URL:
     return url
 
 
-def _is_memory(url: URL) -> bool:
+def is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or str(url.database).startswith("file::memory:")
 
 
 def _check_sqlite_path(url: URL) -> None:
-    if _is_memory(url):
+    if is_memory(url):
         return
     path = Path(str(url.database)).expanduser()
     parent = path.parent if str(path.parent) else Path(".")

@@ -15,8 +15,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +90,7 @@ class RunResult:
     run_id: int | None
     receipt: dict[str, Any]
     exit_code: int
+    workers: list[dict[str, Any]] = field(default_factory=list)  # worker processes, when any
 
 
 def mapping_context(cls: type[Connector], cfg: SourceConfig, config: Config) -> MappingContext:
@@ -147,6 +148,7 @@ class SyncEngine:
         self.progress = progress or (lambda event, data: None)
         self.post_steps = post_steps
         self._write_lock = threading.Lock()  # one writer at a time (SQLite); cheap elsewhere
+        self.workers: list[dict[str, Any]] = []  # worker processes (processes > 1): sources, RSS, CPU
 
     def _queue(self, run_id: int | None) -> PartitionQueue:
         if self.store.engine.dialect.name == "postgresql":
@@ -171,18 +173,16 @@ class SyncEngine:
             full=self.options.full,
             worker=self.options.worker,
         )
-        queue = self._queue(run_id)
         selected = [
             s for s in self.config.sources if not self.options.sources or s.name in self.options.sources
         ]
-        limit = asyncio.Semaphore(self.config.concurrency)
+        processes = min(self.config.processes, len(selected))
+        if processes > 1 and self.store.shareable:
+            from sync.processes import sync_in_processes
 
-        async def one(cfg: SourceConfig) -> None:
-            async with limit:
-                receipt.sources[cfg.name] = await self._sync_source(cfg, queue, run_id)
-
-        with fewer_gc_passes():
-            await asyncio.gather(*(one(cfg) for cfg in selected))
+            receipt.sources.update(await sync_in_processes(self, selected, run_id, processes))
+        else:
+            receipt.sources.update(await self.sync_sources(selected, run_id))
         ctx = SyncContext(
             self.config, self.store, self.options, receipt, self.clock(), self.http_options, self.registry
         )
@@ -205,7 +205,23 @@ class SyncEngine:
         self.store.finish_run(
             run_id, status=status, exit_code=exit_code, receipt=receipt.as_dict(), now=self.clock()
         )
-        return RunResult(run_id, receipt.as_dict(), exit_code)
+        return RunResult(run_id, receipt.as_dict(), exit_code, list(self.workers))
+
+    async def sync_sources(
+        self, selected: Sequence[SourceConfig], run_id: int | None
+    ) -> dict[str, SourceReceipt]:
+        """Pull, map and store these sources, ``config.concurrency`` at a time, in this process."""
+        queue = self._queue(run_id)
+        limit = asyncio.Semaphore(self.config.concurrency)
+        out: dict[str, SourceReceipt] = {}
+
+        async def one(cfg: SourceConfig) -> None:
+            async with limit:
+                out[cfg.name] = await self._sync_source(cfg, queue, run_id)
+
+        with fewer_gc_passes():
+            await asyncio.gather(*(one(cfg) for cfg in selected))
+        return {cfg.name: out[cfg.name] for cfg in selected}  # config order, whatever finished first
 
     async def _sync_source(
         self, cfg: SourceConfig, queue: PartitionQueue, run_id: int | None
@@ -329,29 +345,30 @@ class SyncEngine:
         seen: set[str] = set()
         listed_all = False
         final_cursor: dict[str, Any] | None = None
-        async for page in connector.pull(part, cursor, full=full):
-            prec.pages += 1
-            if page.unchanged:
-                prec.status = "unchanged"
-                continue
-            listed_all = listed_all or page.full
-            mapped = await asyncio.to_thread(safe_map, cls, page, ctx)
-            if page.entity == "task":
-                prec.fetched += len(page.items)
-                seen.update(t.id for t in mapped.tasks)
-                seen.update(q.record_id for q in mapped.quarantined if q.record_id and q.entity == "task")
-                prec.archived += sum(1 for t in mapped.tasks if t.archived)
-            # A full listing's cursor is written only after deletions are reconciled (below).
-            page_cursor = page.cursor if page.final and not listed_all else None
-            if page.final:
-                final_cursor = page.cursor
-            counts = await self._write(source, cls.kind, part.id, mapped, page_cursor, run_id)
-            prec.new += counts.new
-            prec.changed += counts.changed
-            prec.unchanged += counts.unchanged
-            prec.quarantined += counts.quarantined
-            if page.deleted_ids:
-                prec.deleted += await self._tombstone(source, part.id, list(page.deleted_ids), run_id)
+        async with aclosing(prefetched(connector.pull(part, cursor, full=full))) as pages:
+            async for page in pages:
+                prec.pages += 1
+                if page.unchanged:
+                    prec.status = "unchanged"
+                    continue
+                listed_all = listed_all or page.full
+                mapped = await asyncio.to_thread(safe_map, cls, page, ctx)
+                if page.entity == "task":
+                    prec.fetched += len(page.items)
+                    seen.update(t.id for t in mapped.tasks)
+                    seen.update(q.record_id for q in mapped.quarantined if q.record_id and q.entity == "task")
+                    prec.archived += sum(1 for t in mapped.tasks if t.archived)
+                # A full listing's cursor is written only after deletions are reconciled (below).
+                page_cursor = page.cursor if page.final and not listed_all else None
+                if page.final:
+                    final_cursor = page.cursor
+                counts = await self._write(source, cls.kind, part.id, mapped, page_cursor, run_id)
+                prec.new += counts.new
+                prec.changed += counts.changed
+                prec.unchanged += counts.unchanged
+                prec.quarantined += counts.quarantined
+                if page.deleted_ids:
+                    prec.deleted += await self._tombstone(source, part.id, list(page.deleted_ids), run_id)
         if listed_all:
             await self._reconcile(
                 source, cls.kind, part, prec, seen, final_cursor, state.last_count if state else None, run_id
@@ -429,6 +446,43 @@ class SyncEngine:
                 return self.store.tombstone_tasks(source, partition_id, ids, now=self.clock(), run_id=run_id)
 
         return await asyncio.to_thread(work)
+
+
+async def prefetched(pages: AsyncIterator[RawPage], ahead: int = 1) -> AsyncGenerator[RawPage, None]:
+    """``pages``, with up to ``ahead`` pages fetched while the caller maps and stores the current one.
+
+    Without it a partition's next request waited for the mapping and the write of the page before
+    (a paged Asana project: one round trip plus one page of work, ten times over). The fetching runs
+    as a task; its errors reach the caller at the page where they happened, and leaving early (an
+    error, a cancel) cancels it and closes the generator.
+    """
+    queue: asyncio.Queue[tuple[RawPage | None, BaseException | None]] = asyncio.Queue(maxsize=ahead)
+
+    async def fetch() -> None:
+        try:
+            async for page in pages:
+                await queue.put((page, None))
+        except Exception as exc:  # handed to the consumer, raised there
+            await queue.put((None, exc))
+            return
+        await queue.put((None, None))
+
+    task = asyncio.create_task(fetch())
+    try:
+        while True:
+            page, error = await queue.get()
+            if error is not None:
+                raise error
+            if page is None:
+                return
+            yield page
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        aclose = getattr(pages, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 GC_GEN0_THRESHOLD = 50_000

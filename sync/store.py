@@ -67,6 +67,17 @@ class Store:
             db.upgrade(engine)
         return cls(engine)
 
+    @property
+    def shareable(self) -> bool:
+        """Whether another process can open this same database (not an in-memory SQLite)."""
+        url = self.engine.url
+        return not (url.get_backend_name() == "sqlite" and db.is_memory(url))
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password, for a worker process of this run (never logged)."""
+        return self.engine.url.render_as_string(hide_password=False)
+
     def _grown(self, conn: Connection, inserted: int) -> None:
         """Re-analyse the task tables on PostgreSQL each time they have doubled in this process.
 

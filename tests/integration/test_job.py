@@ -142,3 +142,54 @@ async def test_receipt_numbers_equal_the_simulators(sims: Any, tmp_path: Path) -
         for c in b.cards.values()
         if c["closed"] or c["idList"] in {lst["id"] for lst in b.lists if lst["closed"]}
     )
+
+
+class FixedClock:
+    """A picklable clock: worker processes (``processes: 2``) receive it and use the same time."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_whole_job_with_sources_in_two_worker_processes(sims: Any, tmp_path: Path) -> None:
+    t, ts, a, as_ = sims
+    store = Store.open(f"sqlite:///{tmp_path / 'p.db'}")
+    config = make_config(ts.url, as_.url, push=True).model_copy(update={"processes": 2})
+    run = await run_sync(
+        config, store, SyncOptions(), http_options=OPTIONS, clock=FixedClock(NOW), post_steps=default_steps()
+    )
+    assert sorted(w["sources"][0] for w in run.workers) == ["asana-sales", "trello-sales"]
+    assert {n: s["status"] for n, s in run.receipt["sources"].items()} == {
+        "trello-sales": "ok",
+        "asana-sales": "ok",
+    }
+    # the parent's post steps saw everything the workers stored, and pushed once
+    push = run.receipt["push"]
+    writes = [m for m in t.mutations if m[0] in ("add_label", "comment")]
+    writes += [m for m in a.mutations if m[0] in ("add_tag", "comment")]
+    assert push["applied"] > 0 and push["applied"] == len(writes)
+    with store.engine.connect() as c:
+        cursors = c.execute(select(func.count()).select_from(tables.cursors)).scalar_one()
+    assert cursors == 4  # 2 boards + 2 projects, written by the workers with their pages
+    again = await run_sync(
+        config,
+        store,
+        SyncOptions(),
+        http_options=OPTIONS,
+        clock=FixedClock(NOW + timedelta(minutes=15)),
+        post_steps=default_steps(),
+    )
+    assert again.receipt["push"].get("applied", 0) == 0
+
+
+def test_processes_option_is_checked() -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    result = CliRunner().invoke(main, ["sync", "--processes", "0"])
+    assert result.exit_code == 2
+    assert "--processes" in result.output
