@@ -9,7 +9,8 @@ rate limits on (Trello 100 per 10 s per token, Asana 1,500/min). Every contender
 subprocess: wall time is the child's own measure of the sync (after imports), peak RSS is the child's own
 ``VmHWM`` (not ``ru_maxrss``: see ``bench._common.peak_rss_kb``), requests and 429s from the simulators' request logs. Sections:
 
-* compare: salesync (``run_sync`` into a fresh SQLite file: pull, map, store), dlt, naive, floor,
+* compare: salesync (``run_sync`` into a fresh SQLite file: pull, map, store), the same with the
+  sources in ``--processes`` worker processes (peak RSS: the parent's plus every worker's), dlt, naive, floor,
   at each ``--latency`` (ms); ratios against the floor; goals <= 1.2x at 50 ms, <= 1.5x at 0 ms,
   requests == the documented minimum;
 * incremental: 1 % of the records changed at random, salesync re-run on the same database:
@@ -133,7 +134,12 @@ def salesync(sims: Sims, db: Path, **extra: Any) -> ChildResult:
 
 # -- sections --------------------------------------------------------------------------------------
 def compare(
-    sims: Sims, latencies: list[float], tmp: Path, skip_dlt: bool, profile: Path | None
+    sims: Sims,
+    latencies: list[float],
+    tmp: Path,
+    skip_dlt: bool,
+    profile: Path | None,
+    processes: int = 2,
 ) -> tuple[list[str], dict[float, Path], dict[float, ChildResult]]:
     minimum = sims.minimum_requests()
     lines = [
@@ -149,12 +155,18 @@ def compare(
         extra = {"profile": str(profile / f"salesync-{ms:g}ms.prof")} if profile else {}
         full[ms] = salesync(sims, dbs[ms], **extra)
         results = [floor, full[ms]]
+        if processes > 1:
+            multi = salesync(sims, tmp / f"salesync-x{processes}-{ms:g}ms.db", processes=processes)
+            multi.name = f"salesync --processes {processes}"
+            # the parent's own peak plus every worker's: what the machine had to hold (an upper bound)
+            multi.peak_rss_mb += sum(w["peak_rss_kb"] or 0 for w in multi.data.get("workers", [])) / 1024
+            results.append(multi)
         results.append(run_child("naive", "bench.naive", sims.spec(db=str(tmp / f"naive-{ms:g}ms.db")), sims))
         if not skip_dlt:
             results.append(run_child("dlt rest_api", "bench.dlt_rest_api", sims.spec(), sims))
         for r in results:
             goal = ""
-            if r.name == "salesync":
+            if r.name.startswith("salesync"):
                 target = GOAL_50MS if ms >= 50 else GOAL_0MS
                 ratio = r.seconds / floor.seconds if floor.seconds else math.inf
                 goal = (
@@ -295,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-sizes", default="100000,1000000")
     ap.add_argument("--skip-dlt", action="store_true")
     ap.add_argument("--profile", type=Path, help="write cProfile stats of salesync's runs here")
+    ap.add_argument(
+        "--processes", type=int, default=2, help="also run salesync with this many worker processes (1: not)"
+    )
     args = ap.parse_args(argv)
     sections = set(args.sections.split(","))
     latencies = [float(x) for x in args.latency.split(",") if x]
@@ -310,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"### Full sync: {n} boards x 1,000 cards + {n} projects x 1,000 tasks, real rate limits",
                     "",
                 ]
-                lines, dbs, full = compare(sims, latencies, tmp, args.skip_dlt, args.profile)
+                lines, dbs, full = compare(sims, latencies, tmp, args.skip_dlt, args.profile, args.processes)
                 out += [*lines, ""]
                 if "incremental" in sections:
                     out += ["### Incremental, 1 % changed (salesync, same database)", ""]
