@@ -113,12 +113,6 @@ def _instant(value: datetime | None) -> bytes | None:
     return state
 
 
-def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """An itemgetter that always returns a tuple (also for one name)."""
-    get = itemgetter(*names)
-    return get if len(names) > 1 else lambda d: (get(d),)
-
-
 def _person_key(p: Person | None) -> tuple[str, str | None, str | None, str | None] | None:
     return None if p is None else (p.id, p.name, p.email, p.handle)
 
@@ -129,13 +123,15 @@ def _fields_key(fields: Mapping[str, Any]) -> object:
 
 
 class _Fingerprint:
-    """The store's fingerprint plan for one model: its fields split by kind once, at import.
+    """The store's fingerprint function for one model, generated once at import from its fields.
 
     Every field takes part; the plain ones (str, bool, float, tuples of str) go to marshal as they
-    are, dates become ordinals, instants their 10-byte state. An unchanged re-upsert is mostly this
-    function (it decides how fast "nothing changed" is): ~4 µs per task against ~10 µs for the
-    ``repr`` it replaced. A changed fingerprint only makes every record look changed once: history
-    compares the values themselves, so no false history is written.
+    are, dates become ordinals, instants their 10-byte state (made UTC first). An unchanged
+    re-upsert is mostly this function (it decides how fast "nothing changed" is), so the function is
+    generated with every field written out (no loops, no helper calls: ~3.5 µs per task against
+    ~10 µs for the ``repr`` it replaced), the way ``dataclasses`` generates ``__init__``. A changed
+    fingerprint only makes every record look changed once: history compares the values
+    themselves, so no false history is written.
     """
 
     _SPECIAL: Final = frozenset({"owner", "assignees", "fields", "status"})
@@ -151,46 +147,58 @@ class _Fingerprint:
             return "instant" if datetime in types else "day" if date in types else "plain"
 
         names = [n for n in fields if n not in self._SPECIAL]
-        self.plain = itemgetter(*(n for n in names if kind(n) == "plain"))
-        self.days = _getter([n for n in names if kind(n) == "day"])
-        self.instants = _getter([n for n in names if kind(n) == "instant"])
-        self.has_assignees = "assignees" in fields
+        days = [n for n in names if kind(n) == "day"]
+        instants = [n for n in names if kind(n) == "instant"]
+        day_exprs = [f"(None if (v := d[{n!r}]) is None else v.toordinal())" for n in days]
+        instant_exprs = [
+            f"(None if (v := d[{n!r}]) is None else v.__reduce__()[1][0] if v.tzinfo is UTC else instant(v))"
+            for n in instants
+        ]
+        assignees = (
+            "[(p.id, p.name, p.email, p.handle) for p in d['assignees']]" if "assignees" in fields else "None"
+        )
+        source = f"""
+def fingerprint(record):
+    d = record.__dict__
+    o = d["owner"]
+    f = d["fields"]
+    body = (
+        plain(d),
+        ({", ".join(day_exprs)},),
+        ({", ".join(instant_exprs)},),
+        d["status"]._value_,
+        None if o is None else (o.id, o.name, o.email, o.handle),
+        {assignees},
+        sorted(f.items()) if f else None,
+    )
+    try:
+        data = dumps(body, 2)
+    except ValueError:
+        return digest(body)
+    return blake2b(data, digest_size=16).hexdigest()
+"""
+        namespace: dict[str, Any] = {
+            "plain": itemgetter(*(n for n in names if kind(n) == "plain")),
+            "UTC": UTC,
+            "instant": _instant,
+            "dumps": marshal.dumps,
+            "digest": _digest,
+            "blake2b": hashlib.blake2b,
+        }
+        exec(compile(source, f"<fingerprint of {model.__name__}>", "exec"), namespace)
+        self.source = source
+        self.function: Callable[[Any], str] = namespace["fingerprint"]
 
     def __call__(self, record: Task | SalesProject) -> str:
-        # Written out inline (no helper calls): this runs for every record of every page.
-        d = record.__dict__
-        o = d["owner"]
-        fields = d["fields"]
-        body = (
-            self.plain(d),
-            [None if v is None else v.toordinal() for v in self.days(d)],
-            [
-                None if v is None else v.__reduce__()[1][0] if v.tzinfo is UTC else _instant(v)
-                for v in self.instants(d)
-            ],
-            d["status"]._value_,
-            None if o is None else (o.id, o.name, o.email, o.handle),
-            [(p.id, p.name, p.email, p.handle) for p in d["assignees"]] if self.has_assignees else None,
-            sorted(fields.items()) if fields else None,
-        )
-        try:
-            data = marshal.dumps(body, 2)
-        except ValueError:
-            return _digest(body)
-        return hashlib.blake2b(data, digest_size=16).hexdigest()
+        return self.function(record)
 
 
 _TASK_FINGERPRINT: Final = _Fingerprint(Task)
 _PROJECT_FINGERPRINT: Final = _Fingerprint(SalesProject)
 
-
-def task_hash(task: Task) -> str:
-    """The store's fingerprint of a task: every field, plus handles (which the export leaves out)."""
-    return _TASK_FINGERPRINT(task)
-
-
-def project_hash(project: SalesProject) -> str:
-    return _PROJECT_FINGERPRINT(project)
+# The store's fingerprint of a task: every field, plus handles (which the export leaves out).
+task_hash: Final[Callable[[Task], str]] = _TASK_FINGERPRINT.function
+project_hash: Final[Callable[[SalesProject], str]] = _PROJECT_FINGERPRINT.function
 
 
 def person_hash(person: Person) -> str:
