@@ -30,6 +30,7 @@ from simulators import trello as trello_sim  # noqa: E402
 from simulators.asana import WORKSPACE, AsanaSim  # noqa: E402
 from simulators.base import SimServer, WindowLimiter  # noqa: E402
 from simulators.trello import TrelloSim  # noqa: E402
+from sync.processes import peak_rss_kb  # noqa: E402  (also what worker processes report)
 
 # The published limits (docs/reference/apis.md): Trello 100 per 10 s per token, Asana 1,500/min
 # (paid plan) and 50 GETs in flight per token.
@@ -166,21 +167,6 @@ def child_main(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     result.setdefault("seconds", time.perf_counter() - started)
     result["peak_rss_kb"] = peak_rss_kb()
     print(json.dumps(result), flush=True)
-
-
-def peak_rss_kb() -> int | None:
-    """This process's own peak RSS (``VmHWM``: the high-water mark of the current address space).
-
-    Not ``ru_maxrss``: a child started by fork counts the parent's RSS at the fork (here the parent
-    holds the simulators' data), so ``wait4``'s figure would be the parent's size for small children.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 def fmt_ratio(value: float, floor: float) -> str:

@@ -126,10 +126,15 @@ def _worker(spec: WorkerSpec) -> dict[str, Any]:
         receipts = asyncio.run(engine.sync_sources(chosen, spec.run_id))
     finally:
         store.close()
-    return {"receipts": receipts, "peak_rss_kb": _peak_rss_kb(), "cpu_seconds": time.process_time()}
+    return {"receipts": receipts, "peak_rss_kb": peak_rss_kb(), "cpu_seconds": time.process_time()}
 
 
-def _peak_rss_kb() -> int | None:
+def peak_rss_kb() -> int | None:
+    """This process's own peak RSS (``VmHWM``: the high-water mark of the current address space).
+
+    Not ``ru_maxrss``: a child started by fork counts the parent's RSS at the fork, so ``wait4``'s
+    figure would be the parent's size for small children. None where /proc is not available.
+    """
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
