@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from config.models import Config
 from connectors.asana import AsanaConnector
-from simulators.asana import AsanaSim
+from simulators.asana import WORKSPACE, AsanaSim
 from simulators.trello import TrelloSim
 from sync import tables
 from sync.engine import RunResult, SyncOptions, run_sync
@@ -148,3 +148,54 @@ def test_postgresql_workers(sims: Any, pg_url: str) -> None:
         assert len(_rows(store)) == _expected(sims)
     finally:
         store.close()
+
+
+def test_the_cli_runs_sources_in_worker_processes(sims: Any, tmp_path: Path) -> None:
+    """The console script as cron runs it: spawned workers re-import the entry point, log lines stay JSON."""
+    import json
+    import subprocess
+    import sys
+
+    trello, turl, asana, aurl = sims
+    config = tmp_path / "salesync.yaml"
+    config.write_text(
+        f"""timezone: Asia/Shanghai
+database: sqlite:///{tmp_path / "cli.db"}
+sources:
+  - name: {TRELLO}
+    type: trello
+    key: {trello.key}
+    token: {trello.token}
+    base_url: {turl}
+  - name: {ASANA}
+    type: asana
+    token: {asana.token}
+    workspace: "{WORKSPACE}"
+    base_url: {aurl}
+""",
+        encoding="utf-8",
+    )
+    salesync = Path(sys.executable).with_name("salesync")
+    run = subprocess.run(
+        [
+            str(salesync),
+            "--config",
+            str(config),
+            "--log-format",
+            "json",
+            "sync",
+            "--processes",
+            "2",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    receipt = json.loads(run.stdout)
+    assert {n: s["status"] for n, s in receipt["sources"].items()} == {TRELLO: "ok", ASANA: "ok"}
+    assert sum(s["totals"]["new"] for s in receipt["sources"].values()) == _expected(sims)
+    for line in run.stderr.splitlines():  # whatever the workers logged came through as JSON lines
+        json.loads(line)
