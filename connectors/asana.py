@@ -12,7 +12,10 @@ Incremental. The cursor is ``{"modified_since": <newest modified_at seen>, "full
 {gid: modified_at}}``; the next pull's window starts at ``modified_since - overlap_seconds``
 (clock skew, edits landing during a pull, search indexing lag). ``seen`` holds the tasks inside
 that overlap that were already delivered, so re-listing them is not a change and an untouched
-project yields ``unchanged``. Incremental pages have ``full=False``.
+project yields ``unchanged``, with its window moved up to what the run has seen (the engine stores
+that cursor), so quiet projects' windows keep up with the busy ones and the next shared search
+starts near the last run, not at a quiet project's last change. Incremental pages have
+``full=False``.
 
 How the window is read (``incremental: auto | search | per_project``, default ``auto``):
 
@@ -362,8 +365,10 @@ class AsanaConnector(AsanaPushMixin, Connector):
             "seen": {g: st for g, st in sorted(stamps.items()) if horizon and _utc(st) >= horizon},
         }
         if incremental and (pending is None or not pending.items):
+            # Nothing changed, but the window did move: the engine stores this cursor, so a quiet
+            # project's next window (and the next shared search) starts here, not at the last change.
             yield RawPage(
-                partition, "task", [], context=context, final=True, unchanged=True, cursor=dict(cursor or {})
+                partition, "task", [], context=context, final=True, unchanged=True, cursor=new_cursor
             )
             return
         if pending is None:  # a full pull of an empty project: still final, still full

@@ -350,6 +350,9 @@ class SyncEngine:
                 prec.pages += 1
                 if page.unchanged:
                     prec.status = "unchanged"
+                    if page.final and page.cursor is not None and page.cursor != cursor:
+                        # a connector may move a quiet partition's window forward (Asana's search)
+                        await self._write(source, cls.kind, part.id, MappedPage(), page.cursor, run_id)
                     continue
                 listed_all = listed_all or page.full
                 mapped = await asyncio.to_thread(safe_map, cls, page, ctx)

@@ -146,7 +146,10 @@ async def test_incremental_unchanged_then_after_a_change(server: SimServer, sim:
     c = make(server, sim, incremental=mode)
     pages, again, _ = await pull_all(c, cursors)
     assert all(p.unchanged and p.final for p in pages if p.entity == "task")
-    assert again == cursors
+    # quiet projects' windows may move up to what this run saw (never back)
+    assert again.keys() == cursors.keys()
+    assert all(again[p]["modified_since"] >= cursors[p]["modified_since"] for p in cursors)
+    assert all(again[p]["full_at"] == cursors[p]["full_at"] for p in cursors)
     # the fixed calls (project listing, users) + one listing per project, or one search per subtype
     listings, searches = server.count(path_prefix="/tasks"), server.count(path_prefix=SEARCH)
     assert (listings, searches) == ((len(parts), 0) if mode == "per_project" else (0, 4))
@@ -163,7 +166,10 @@ async def test_incremental_unchanged_then_after_a_change(server: SimServer, sim:
     assert t.title == "改过的名字" and t.due_date == date(2026, 12, 2) and t.due_at is not None  # Shanghai
     assert all(not p.full for p in pages if p.entity == "task")
     assert third[parts[0].id]["modified_since"] > cursors[parts[0].id]["modified_since"]
-    assert third[parts[1].id] == cursors[parts[1].id]
+    # the quiet project's window moved too (up to the change the run saw), so the next run's
+    # window (and the shared search) starts there, not at the project's own last change
+    assert third[parts[1].id]["modified_since"] > cursors[parts[1].id]["modified_since"]
+    assert all(p.unchanged for p in pages if p.entity == "task" and p.partition.id == parts[1].id)
     await c.close()
 
 

@@ -159,7 +159,8 @@ async def test_incremental_per_project_asks_modified_since_minus_overlap(api: re
     await conn.close()
     assert route.calls[0].request.url.params["modified_since"] == "2026-11-20T07:58:00.000Z"
     last = pages[-1]
-    assert last.unchanged and last.final and not last.full and last.cursor == cursor
+    # nothing changed and nothing newer was seen: the same window, with its (empty) overlap set
+    assert last.unchanged and last.final and not last.full and last.cursor == {**cursor, "seen": {}}
 
 
 async def test_empty_full_pass_uses_the_injected_clock(api: respx.MockRouter, conn: AsanaConnector) -> None:

@@ -54,6 +54,7 @@ class FakeConnector(Connector):
     failing: ClassVar[dict[str, str]] = {}  # "source/partition" or "source" -> "auth"|"transport"|"notfound"
     pulls: ClassVar[list[tuple[str, str, bool]]] = []
     delay: ClassVar[float] = 0.0  # seconds per partition pull (lease tests)
+    moved: ClassVar[dict[str, Any]] = {}  # added to an unchanged partition's cursor (a moved window)
 
     def build_http(self) -> HttpClient:
         return build_client(
@@ -90,8 +91,8 @@ class FakeConnector(Connector):
             await asyncio.sleep(self.delay)
         items = self.world[self.name][partition.id]
         version = {"n": len(items)}
-        if cursor == version and not full:
-            yield RawPage(partition, "task", [], final=True, unchanged=True, cursor=dict(cursor))
+        if cursor is not None and {k: v for k, v in cursor.items() if k != "window"} == version and not full:
+            yield RawPage(partition, "task", [], final=True, unchanged=True, cursor={**cursor, **self.moved})
             return
         pages = [items[i : i + 3] for i in range(0, len(items), 3)] or [[]]
         for i, chunk in enumerate(pages):

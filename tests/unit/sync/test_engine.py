@@ -212,3 +212,25 @@ async def test_a_source_failing_as_a_whole_stops_its_other_partitions(world: Any
     assert res.receipt["sources"]["a"]["status"] == "failed"
     pulled = [pid for src, pid, _ in FakeConnector.pulls if src == "a"]
     assert pulled == ["p0", "p1"], pulled  # nothing claimed after the source failed
+
+
+async def test_an_unchanged_partition_keeps_a_moved_cursor_and_nothing_else(world: Any, store: Store) -> None:
+    clock = Clock()
+    await sync(store, clock)
+    first = store.get_cursor("a", "p1")
+    assert first is not None
+    clock.now = T0 + timedelta(minutes=15)
+    await sync(store, clock)  # unchanged, same cursor: not written again
+    same = store.get_cursor("a", "p1")
+    assert same is not None and same.cursor == first.cursor and same.updated_at == first.updated_at
+    FakeConnector.moved = {"window": "2026-11-27T09:30:00Z"}
+    try:
+        clock.now = T0 + timedelta(minutes=30)
+        result = await sync(store, clock)
+    finally:
+        FakeConnector.moved = {}
+    assert result.receipt["sources"]["a"]["partitions"]["p1"]["status"] == "unchanged"
+    moved = store.get_cursor("a", "p1")
+    assert moved is not None and moved.cursor == {**(first.cursor or {}), "window": "2026-11-27T09:30:00Z"}
+    assert moved.last_full_at == first.last_full_at  # a moved window is not a full pass
+    assert live(store, "a") == {t["id"] for p in world["a"].values() for t in p}
