@@ -226,8 +226,8 @@ class HttpClient:
         response = await self.request(
             method, url, params=params, json_body=json_body, headers=headers, parse=True
         )
-        # pop, not get: httpx's Response and its stream reference each other, so whatever the
-        # response still holds lives until the cyclic GC runs (a whole parsed page, every page)
+        # pop, not get: the caller keeps the body, the response need not (``_send_once`` already
+        # broke httpx's response/stream cycle, so the response itself is freed on last use)
         return response.extensions.pop("salesync.json")
 
     async def request(

@@ -117,11 +117,6 @@ def _person_key(p: Person | None) -> tuple[str, str | None, str | None, str | No
     return None if p is None else (p.id, p.name, p.email, p.handle)
 
 
-def _fields_key(fields: Mapping[str, Any]) -> object:
-    # Sorted items: insensitive to the key order PostgreSQL's JSONB returns.
-    return sorted(fields.items()) if fields else None
-
-
 class _Fingerprint:
     """The store's fingerprint function for one model, generated once at import from its fields.
 
@@ -186,11 +181,7 @@ def fingerprint(record):
             "blake2b": hashlib.blake2b,
         }
         exec(compile(source, f"<fingerprint of {model.__name__}>", "exec"), namespace)
-        self.source = source
         self.function: Callable[[Any], str] = namespace["fingerprint"]
-
-    def __call__(self, record: Task | SalesProject) -> str:
-        return self.function(record)
 
 
 _TASK_FINGERPRINT: Final = _Fingerprint(Task)
