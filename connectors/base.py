@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
@@ -23,6 +23,9 @@ from mapping.base import Entity, Mapper
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "salesync.connectors"
+
+# partition id -> the snapshot stored with that partition's current cursor (None: none stored)
+SnapshotReader = Callable[[str], Awaitable[bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class RawPage:
     unchanged: bool = False
     # ids of records that the tool reports deleted (e.g. Trello deleteCard actions, Asana events)
     deleted_ids: Sequence[str] = ()
+    # The connector's own raw body of the whole partition as of ``cursor`` (connectors with
+    # ``keeps_snapshots``, on the final page only): the engine stores it in the transaction of that
+    # cursor and hands it back through ``Connector.prepare``'s reader on a later run.
+    snapshot: bytes | None = None
 
 
 class ActionKind(StrEnum):
@@ -97,6 +104,9 @@ class Connector(ABC):
     # Built-in default limits of the API (the config's ``rate_limit`` overrides).
     default_rate_limit: ClassVar[tuple[int, float]] = (100, 10.0)
     read_only: ClassVar[bool] = False
+    # True: the final page of a pull may carry ``RawPage.snapshot``, which the engine stores with the
+    # cursor, and the engine calls ``prepare`` once the partitions are listed, before any pull.
+    keeps_snapshots: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, *, http: HttpOptions | None = None) -> None:
         self.config = config
@@ -128,6 +138,14 @@ class Connector(ABC):
         self, partition: Partition, cursor: Mapping[str, Any] | None, *, full: bool = False
     ) -> AsyncIterator[RawPage]:
         """Yield raw pages of one partition, newest cursor on the last page."""
+
+    async def prepare(self, cursors: Mapping[str, Mapping[str, Any]], snapshots: SnapshotReader) -> None:
+        """Called by the engine before the pulls, only when ``keeps_snapshots``: ``cursors`` are the
+        stored cursors of the listed partitions this run will pull incrementally (not ``full``), so the
+        connector can plan requests shared by several pulls; ``snapshots`` reads a partition's stored
+        snapshot. Plans only: what a pull fetches or applies still follows its own ``cursor``
+        argument (on PostgreSQL another worker may claim a partition, or move its cursor, first)."""
+        return None
 
     async def push(self, action: PushAction) -> PushResult:
         """Apply one action; idempotent where the API allows (labels/tags are sets)."""

@@ -29,7 +29,7 @@ from errors import ApiError, AuthError, NotFound, SalesyncError, UnsafeRequest
 from mapping.base import MappedPage, MappingContext, Quarantined
 from sync.leases import LeaseQueue, LocalQueue, PartitionQueue
 from sync.receipt import PartitionReceipt, RunReceipt, SourceReceipt
-from sync.store import Store
+from sync.store import CursorState, Store
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,8 @@ class SyncEngine:
             only = list(self.options.partitions) or None
             parts = await connector.partitions(only)
             await queue.register(cfg.name, parts)
+            if cls.keeps_snapshots:
+                await self._prepare(connector, parts)
             self.progress("partitions", {"source": cfg.name, "total": len(parts)})
             n = max(1, min(self._partition_concurrency(cfg, cls.kind), len(parts)))
             # A TaskGroup cancels the sibling workers when one fails for the whole source (auth).
@@ -251,6 +253,32 @@ class SyncEngine:
         rec.seconds = round(time.monotonic() - started, 3)
         self.progress("source_done", {"source": cfg.name, "status": rec.status})
         return rec
+
+    async def _prepare(self, connector: Connector, parts: Sequence[Partition]) -> None:
+        """Hand a snapshot-keeping connector the cursors of the partitions it will pull
+        incrementally (one query) and a reader of their snapshots, before any pull."""
+        source = connector.name
+        states = (
+            {}
+            if self.options.command == "import"
+            else await asyncio.to_thread(self.store.get_cursors, source, [p.id for p in parts])
+        )
+        now = self.clock()
+        cursors = {
+            pid: s.cursor for pid, s in states.items() if s.cursor is not None and not self._full(s, now)
+        }
+
+        async def snapshot(partition_id: str) -> bytes | None:
+            return await asyncio.to_thread(self.store.get_snapshot, source, partition_id)
+
+        await connector.prepare(cursors, snapshot)
+
+    def _full(self, state: CursorState | None, now: datetime) -> bool:
+        """Whether a partition with this stored cursor state is read in full this run."""
+        if self.options.full or self.options.command == "import" or state is None:
+            return True
+        last_full = state.last_full_at
+        return bool(last_full is None or now - last_full > timedelta(hours=self.config.full_sync_every_hours))
 
     def _partition_concurrency(self, cfg: SourceConfig, kind: str) -> int:
         if self.options.partition_concurrency is not None:
@@ -335,16 +363,13 @@ class SyncEngine:
     ) -> None:
         source = connector.name
         state = None if self.options.command == "import" else self.store.get_cursor(source, part.id)
-        now = self.clock()
-        full = self.options.full or self.options.command == "import" or state is None
-        if state is not None and not full:
-            last_full = state.last_full_at
-            full = last_full is None or now - last_full > timedelta(hours=self.config.full_sync_every_hours)
+        full = self._full(state, self.clock())
         cursor = None if (state is None or self.options.command == "import") else state.cursor
         prec.full = full
         seen: set[str] = set()
         listed_all = False
         final_cursor: dict[str, Any] | None = None
+        final_snapshot: bytes | None = None
         async with aclosing(prefetched(connector.pull(part, cursor, full=full))) as pages:
             async for page in pages:
                 prec.pages += 1
@@ -352,7 +377,15 @@ class SyncEngine:
                     prec.status = "unchanged"
                     if page.final and page.cursor is not None and page.cursor != cursor:
                         # a connector may move a quiet partition's window forward (Asana's search)
-                        await self._write(source, cls.kind, part.id, MappedPage(), page.cursor, run_id)
+                        await self._write(
+                            source,
+                            cls.kind,
+                            part.id,
+                            MappedPage(),
+                            page.cursor,
+                            run_id,
+                            snapshot=page.snapshot,
+                        )
                     continue
                 listed_all = listed_all or page.full
                 mapped = await asyncio.to_thread(safe_map, cls, page, ctx)
@@ -364,8 +397,16 @@ class SyncEngine:
                 # A full listing's cursor is written only after deletions are reconciled (below).
                 page_cursor = page.cursor if page.final and not listed_all else None
                 if page.final:
-                    final_cursor = page.cursor
-                counts = await self._write(source, cls.kind, part.id, mapped, page_cursor, run_id)
+                    final_cursor, final_snapshot = page.cursor, page.snapshot
+                counts = await self._write(
+                    source,
+                    cls.kind,
+                    part.id,
+                    mapped,
+                    page_cursor,
+                    run_id,
+                    snapshot=page.snapshot if page_cursor is not None else None,
+                )
                 prec.new += counts.new
                 prec.changed += counts.changed
                 prec.unchanged += counts.unchanged
@@ -374,7 +415,15 @@ class SyncEngine:
                     prec.deleted += await self._tombstone(source, part.id, list(page.deleted_ids), run_id)
         if listed_all:
             await self._reconcile(
-                source, cls.kind, part, prec, seen, final_cursor, state.last_count if state else None, run_id
+                source,
+                cls.kind,
+                part,
+                prec,
+                seen,
+                final_cursor,
+                state.last_count if state else None,
+                run_id,
+                final_snapshot,
             )
 
     async def _reconcile(
@@ -387,6 +436,7 @@ class SyncEngine:
         final_cursor: dict[str, Any] | None,
         last_count: int | None,
         run_id: int | None,
+        final_snapshot: bytes | None = None,
     ) -> None:
         live = await asyncio.to_thread(self.store.live_task_ids, source, part.id)
         vanished = live - seen
@@ -409,7 +459,15 @@ class SyncEngine:
             log.warning("%s: %s", source, msg)
         if prec.status != "warning" and final_cursor is not None:
             await self._write(
-                source, kind, part.id, MappedPage(), final_cursor, run_id, full=True, count=count
+                source,
+                kind,
+                part.id,
+                MappedPage(),
+                final_cursor,
+                run_id,
+                full=True,
+                count=count,
+                snapshot=final_snapshot,
             )
 
     async def _write(
@@ -423,6 +481,7 @@ class SyncEngine:
         *,
         full: bool = False,
         count: int | None = None,
+        snapshot: bytes | None = None,
     ) -> Any:
         def work() -> Any:
             with self._write_lock:
@@ -437,6 +496,7 @@ class SyncEngine:
                     cursor=cursor,
                     full=full,
                     count=count,
+                    snapshot=snapshot,
                     run_id=run_id,
                     now=self.clock(),
                 )

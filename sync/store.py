@@ -31,6 +31,7 @@ from sync.store_status import status_summary
 from sync.store_write import (
     chunks,
     ensure_source,
+    upsert,
     write_cursor,
     write_people,
     write_projects,
@@ -123,14 +124,19 @@ class Store:
         cursor: dict[str, Any] | None = None,
         full: bool = False,
         count: int | None = None,
+        snapshot: bytes | None = None,
         run_id: int | None = None,
         now: datetime,
     ) -> UpsertCounts:
         """Store a page and (when given) the partition's cursor, all in one transaction.
 
         Unchanged records write nothing; changed tasks get their assignees and labels replaced and
-        a history row per changed owner/due_date/due_at/status/archived.
+        a history row per changed owner/due_date/due_at/status/archived. ``snapshot`` (the
+        connector's raw body of the partition, ``RawPage.snapshot``) replaces the stored one in the
+        same transaction as its cursor, which it needs.
         """
+        if snapshot is not None and cursor is None:
+            raise ValueError("a partition snapshot is stored with its cursor, never alone")
         now = _utc(now)
         with self.write_transaction() as conn:
             if source not in self._known_sources:
@@ -143,6 +149,9 @@ class Store:
             q = write_quarantine(conn, source, partition_id, quarantined, now=now, run_id=run_id)
             if cursor is not None:
                 write_cursor(conn, source, partition_id, cursor, full=full, count=count, now=now)
+            if snapshot is not None:
+                row = {"source": source, "partition_id": partition_id, "body": snapshot, "updated_at": now}
+                upsert(conn, t.partition_snapshots, [row], ["source", "partition_id"])
         self._known_sources.add(source)  # only once committed
         return UpsertCounts(counts.new, counts.changed, counts.unchanged, q)
 
@@ -201,6 +210,32 @@ class Store:
         if row is None:
             return None
         return CursorState(row.cursor, _utc(row.updated_at), to_utc(row.last_full_at), row.last_count)
+
+    def get_cursors(self, source: str, partition_ids: Sequence[str]) -> dict[str, CursorState]:
+        """The stored cursors of these partitions (absent ones left out), in one query per chunk."""
+        c = t.cursors.c
+        out: dict[str, CursorState] = {}
+        with self.engine.connect() as conn:
+            for part in chunks(list(partition_ids)):
+                rows = conn.execute(
+                    select(c.partition_id, c.cursor, c.updated_at, c.last_full_at, c.last_count).where(
+                        c.source == source, c.partition_id.in_(part)
+                    )
+                )
+                for r in rows:
+                    out[r.partition_id] = CursorState(
+                        r.cursor, _utc(r.updated_at), to_utc(r.last_full_at), r.last_count
+                    )
+        return out
+
+    def get_snapshot(self, source: str, partition_id: str) -> bytes | None:
+        """The partition's stored snapshot (written with its current cursor), or None."""
+        c = t.partition_snapshots.c
+        with self.engine.connect() as conn:
+            body = conn.execute(
+                select(c.body).where(c.source == source, c.partition_id == partition_id)
+            ).scalar()
+        return None if body is None else bytes(body)
 
     def live_task_ids(self, source: str, partition_id: str) -> set[str]:
         c = t.tasks.c

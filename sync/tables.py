@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -169,6 +170,22 @@ cursors = Table(
     Column("updated_at", Instant, nullable=False),
     Column("last_full_at", Instant),
     Column("last_count", Integer),  # live tasks after the last sync: the count-drop warning compares it
+)
+
+# The raw body a connector last read a partition from (Trello: a board with its cards), written in
+# the transaction of the partition's cursor, so the pair always matches: an incremental pull patches
+# it from the tool's change log instead of re-reading the partition. Opaque to the store (the
+# connector owns its format); goes with its cursor.
+partition_snapshots = Table(
+    "partition_snapshots",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("partition_id", String(200), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    ForeignKeyConstraint(
+        ["source", "partition_id"], ["cursors.source", "cursors.partition_id"], ondelete="CASCADE"
+    ),
 )
 
 # Partitions known per source; on PostgreSQL workers lease them (FOR UPDATE SKIP LOCKED).
