@@ -398,6 +398,9 @@ class SyncEngine:
                 page_cursor = page.cursor if page.final and not listed_all else None
                 if page.final:
                     final_cursor, final_snapshot = page.cursor, page.snapshot
+                if page.deleted_ids:
+                    # before the page's cursor is committed: a crash in between re-reads the deletions
+                    prec.deleted += await self._tombstone(source, part.id, list(page.deleted_ids), run_id)
                 counts = await self._write(
                     source,
                     cls.kind,
@@ -411,8 +414,6 @@ class SyncEngine:
                 prec.changed += counts.changed
                 prec.unchanged += counts.unchanged
                 prec.quarantined += counts.quarantined
-                if page.deleted_ids:
-                    prec.deleted += await self._tombstone(source, part.id, list(page.deleted_ids), run_id)
         if listed_all:
             await self._reconcile(
                 source,

@@ -30,6 +30,7 @@ class SnapshotFake(FakeConnector):
     keeps_snapshots: ClassVar[bool] = True
     prepared: ClassVar[list[tuple[dict[str, Any], dict[str, bytes | None]]]] = []
     crash_before_final: ClassVar[bool] = False
+    deleted: ClassVar[list[str]] = []  # reported deleted on the final page of an incremental pull
 
     async def prepare(self, cursors: Mapping[str, Mapping[str, Any]], snapshots: SnapshotReader) -> None:
         self.reader = snapshots
@@ -59,6 +60,7 @@ class SnapshotFake(FakeConnector):
                 snapshot=(f"{partition.id}:{gen}".encode() if stored is None else stored + b"+")
                 if last
                 else None,
+                deleted_ids=self.deleted if last and stored is not None else (),
             )
 
 
@@ -68,7 +70,7 @@ def world() -> Iterator[dict[str, dict[str, list[dict[str, Any]]]]]:
     SnapshotFake.pulls, SnapshotFake.prepared, SnapshotFake.crash_before_final = [], [], False
     yield SnapshotFake.world
     SnapshotFake.world, SnapshotFake.pulls, SnapshotFake.prepared = {}, [], []
-    SnapshotFake.crash_before_final = False
+    SnapshotFake.crash_before_final, SnapshotFake.deleted = False, []
 
 
 @pytest.fixture
@@ -140,6 +142,30 @@ async def test_a_crash_between_pages_keeps_the_old_cursor_and_the_old_snapshot(
     result = await sync(store, clock, full=not incremental)
     assert result.exit_code == 3
     assert pair(store, "p1") == before == ({"gen": 1}, b"p1:1")
+
+
+async def test_reported_deletions_are_stored_before_the_cursor_of_their_page(
+    world: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between the tombstones and the cursor must leave the old cursor (and snapshot), so
+    the next run reads the deletions again; the other order would lose them."""
+    clock = Clock()
+    await sync(store, clock)
+    SnapshotFake.deleted = ["p1-3", "p1-4"]
+    tombstone = store.tombstone_tasks
+    cursors_seen: list[Any] = []
+
+    def record(source: str, partition_id: str, ids: Any, **kw: Any) -> int:
+        cursors_seen.append(pair(store, partition_id))
+        return tombstone(source, partition_id, ids, **kw)
+
+    monkeypatch.setattr(store, "tombstone_tasks", record)
+    clock.now = T0 + timedelta(minutes=15)
+    result = await sync(store, clock)
+    assert result.receipt["sources"]["s"]["partitions"]["p1"]["deleted"] == 2
+    assert cursors_seen[0] == ({"gen": 1}, b"p1:1")  # the page's cursor was not committed yet
+    assert pair(store, "p1") == ({"gen": 2}, b"p1:1+")
+    assert {"p1-3", "p1-4"}.isdisjoint(store.live_task_ids("s", "p1"))
 
 
 async def test_the_mass_delete_guard_writes_neither_cursor_nor_snapshot(world: Any, store: Store) -> None:
