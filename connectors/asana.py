@@ -23,8 +23,9 @@ How the window is read (``incremental: auto | search | per_project``, default ``
   (``connectors.asana_search``: ``GET /workspaces/{gid}/tasks/search?projects.any=...&
   modified_at.after=...&sort_by=modified_at&sort_ascending=true``, one series per
   ``resource_subtype`` because the spec defaults it to ``milestone``), shared by all partitions of
-  the connector instance like ``users()`` (a lock + memo). It starts at the oldest window of the
-  partitions whose pull had begun when the first one needed it (at most 24 h behind the newest);
+  the connector instance (a lock + memo; ``users()`` is fetched once, while the projects are
+  listed). It starts at the oldest window of the partitions whose pull had begun when the first
+  one needed it (at most 24 h behind the newest);
   each partition gets the found tasks whose ``memberships.project`` include it (a task in two
   projects goes to both), through the same ``seen`` filter. 1 % of 50,000 tasks changed: 2 fixed
   requests + ~9 searches instead of 2 + 50 listings. The search has its own 60/min limiter
@@ -62,6 +63,7 @@ project answering 402 (premium only) or 404 is recorded in ``stats.skipped``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -186,7 +188,7 @@ class AsanaConnector(AsanaPushMixin, Connector):
         self._projects: dict[str, dict[str, Any]] = {}
         self._users: list[dict[str, Any]] | None = None
         self._users_by_gid: dict[str, dict[str, Any]] = {}
-        self._users_lock = asyncio.Lock()
+        self._users_task: asyncio.Task[list[dict[str, Any]]] | None = None
         self._users_yielded = False
         # the run's shared search (incremental): the result, or why this run lists per project
         self._search: SearchResult | None = None
@@ -232,6 +234,7 @@ class AsanaConnector(AsanaPushMixin, Connector):
     # -- partitions -----------------------------------------------------------------------------
     async def partitions(self, only: Sequence[str] | None = None) -> list[Partition]:
         cfg = self.config
+        self._users_started()  # every pull needs the users: fetched while the projects are listed
         found: dict[str, dict[str, Any]] = {}
         listing = {"archived": "false", "limit": PAGE_SIZE, "opt_fields": PROJECT_OPT_FIELDS}
         scopes: list[tuple[str, str, dict[str, Any]]] = [
@@ -276,20 +279,36 @@ class AsanaConnector(AsanaPushMixin, Connector):
         return dict(body["data"])
 
     async def users(self) -> list[dict[str, Any]]:
-        """The workspace's users with email, fetched once per connector instance (one run)."""
-        async with self._users_lock:
-            if self._users is None:
-                users: list[dict[str, Any]] = []
-                params = {
-                    "workspace": self.config.workspace,
-                    "limit": PAGE_SIZE,
-                    "opt_fields": USER_OPT_FIELDS,
-                }
-                async for page in iter_pages(self.http, "users", params):
-                    users.extend(page)
-                self._users = users
-                self._users_by_gid = {str(u["gid"]): u for u in users if u.get("gid")}
-            return self._users
+        """The workspace's users with email, fetched once per connector instance (one run) and
+        shared by every pull; a failed fetch is tried again by the next caller."""
+        return await asyncio.shield(self._users_started())
+
+    def _users_started(self) -> asyncio.Task[list[dict[str, Any]]]:
+        if self._users_task is None:
+            self._users_task = asyncio.ensure_future(self._fetch_users())
+        return self._users_task
+
+    async def _fetch_users(self) -> list[dict[str, Any]]:
+        try:
+            users: list[dict[str, Any]] = []
+            params = {"workspace": self.config.workspace, "limit": PAGE_SIZE, "opt_fields": USER_OPT_FIELDS}
+            async for page in iter_pages(self.http, "users", params):
+                users.extend(page)
+        except BaseException:
+            self._users_task = None
+            raise
+        self._users = users
+        self._users_by_gid = {str(u["gid"]): u for u in users if u.get("gid")}
+        return users
+
+    async def close(self) -> None:
+        task, self._users_task = self._users_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await task  # retrieved: a failed fetch nobody awaited is not logged as lost
+        await super().close()
 
     # -- pull -----------------------------------------------------------------------------------
     async def pull(

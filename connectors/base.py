@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
 from config.models import SourceConfig
@@ -173,19 +173,33 @@ def load_registry() -> dict[str, type[Connector]]:
     """
     registry: dict[str, type[Connector]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = ep.load()
-        except Exception as exc:  # a broken plugin must not break salesync
-            log.warning("connector plugin %r failed to load: %s", ep.name, exc)
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Connector)):
-            log.warning("connector plugin %r is not a Connector subclass; ignored", ep.name)
-            continue
-        registry[ep.name] = cls
+        cls = _load_entry_point(ep)
+        if cls is not None:
+            registry[ep.name] = cls
     return registry
 
 
+def _load_entry_point(ep: EntryPoint) -> type[Connector] | None:
+    try:
+        cls = ep.load()
+    except Exception as exc:  # a broken plugin must not break salesync
+        log.warning("connector plugin %r failed to load: %s", ep.name, exc)
+        return None
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        log.warning("connector plugin %r is not a Connector subclass; ignored", ep.name)
+        return None
+    return cls
+
+
 def connector_class(kind: str, registry: Mapping[str, type[Connector]] | None = None) -> type[Connector]:
+    """The class of one connector kind. Without a ``registry`` only that kind's entry point is
+    imported (a run of Trello and Asana sources does not import the REST connector); the whole
+    registry is loaded only to name the known kinds in the error."""
+    if registry is None:
+        for ep in entry_points(group=ENTRY_POINT_GROUP, name=kind):
+            found = _load_entry_point(ep)
+            if found is not None:
+                return found
     reg = registry if registry is not None else load_registry()
     try:
         return reg[kind]

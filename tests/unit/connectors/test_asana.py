@@ -626,3 +626,40 @@ async def test_partitions_pulled_together_share_one_search_from_the_oldest(
     assert not listed or listing.call_count == 1
     first_after = {q["modified_at.after"] for q in fake.calls}
     assert first_after == {"2026-11-20T04:58:00.000Z" if not listed else "2026-11-20T07:58:00.000Z"}
+
+
+async def test_users_are_fetched_once_while_the_projects_are_listed(
+    api: respx.MockRouter, conn: AsanaConnector
+) -> None:
+    in_flight: list[str] = []
+
+    async def slow_projects(request: httpx.Request) -> httpx.Response:
+        in_flight.append("projects")
+        await asyncio.sleep(0.05)
+        return httpx.Response(200, json=page(fixture("projects_page.json")["data"][:1]))
+
+    async def users(request: httpx.Request) -> httpx.Response:
+        in_flight.append("users")
+        return httpx.Response(200, json=fixture("users_page.json"))
+
+    api.get(f"/workspaces/{WS}/projects").mock(side_effect=slow_projects)
+    route = api.get("/users").mock(side_effect=users)
+    parts = await conn.partitions()
+    # the users request went out before the (slow) listing answered, not after it
+    assert in_flight == ["projects", "users"] and route.call_count == 1
+    got = await asyncio.gather(conn.users(), conn.users())
+    assert got[0] is got[1] and route.call_count == 1 and parts
+
+
+async def test_failed_users_fetch_is_tried_again_by_the_next_caller(
+    api: respx.MockRouter, conn: AsanaConnector
+) -> None:
+    route = api.get("/users")
+    route.side_effect = [
+        httpx.Response(403, json={"errors": [{"message": "no"}]}),
+        httpx.Response(200, json=fixture("users_page.json")),
+    ]
+    waiting = [asyncio.ensure_future(conn.users()) for _ in range(3)]
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, AuthError) for r in results) and route.call_count == 1
+    assert [u["gid"] for u in await conn.users()] and route.call_count == 2
