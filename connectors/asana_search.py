@@ -4,9 +4,12 @@ configured project instead of one ``GET /tasks?project=&modified_since=`` per pr
 ``GET /workspaces/{gid}/tasks/search`` (premium workspaces only; 402 otherwise) answers at most
 100 tasks and has no ``next_page``: a series is paged by sorting on ``modified_at`` ascending and
 moving ``modified_at.after`` to the newest ``modified_at`` of the last answer (minus 1 ms, so a
-strict "after" still re-lists the tasks that share that stamp), de-duplicating by gid. When a full
-page brings no new gid, more than 100 tasks share one ``modified_at`` and the search cannot page
-past them: :class:`SearchUnusable`, the connector lists per project for that run.
+strict "after" still re-lists the tasks that share that stamp), de-duplicating by gid. Paging is
+one round trip after another, so when the first page comes back full a second series pages down
+from the newest edits (descending, ``modified_at.before`` moved to the oldest stamp plus 1 ms) and
+both stop where they meet (:class:`_Front`). When a full page brings no new gid, more than 100
+tasks share one ``modified_at`` and the search cannot page past them: :class:`SearchUnusable`, the
+connector lists per project for that run.
 
 The official spec declares ``resource_subtype`` as one value defaulting to ``milestone`` and no
 ``limit``: a search that names no subtype may (by the spec) return only milestones, and no value
@@ -115,14 +118,13 @@ async def search_changed(
     spend = _Budget(budget)
     chunks = [list(projects[i : i + PROJECTS_PER_QUERY]) for i in range(0, len(projects), PROJECTS_PER_QUERY)]
     series = [
-        _series(
+        _query(
             http,
             f"workspaces/{workspace}/tasks/search",
             {
                 "projects.any": ",".join(chunk),
                 "resource_subtype": subtype,
                 "sort_by": "modified_at",
-                "sort_ascending": "true",
                 "opt_fields": opt_fields,
             },
             start,
@@ -157,35 +159,105 @@ def _projects_of(task: dict[str, Any]) -> Iterable[str]:
             yield gid
 
 
-async def _series(
+@dataclass
+class _Front:
+    """How far the two series of one query got: the ascending one has listed every task in
+    ``(start, high)``, the descending one every task in ``(low, now]``; ``done`` once either
+    reached the other end on its own (a short page)."""
+
+    high: datetime | None = None
+    low: datetime | None = None
+    done: bool = False
+
+    def met(self) -> bool:
+        # high > low: (start, high) and (low, now] cover the window, ties at either stamp included
+        return self.done or (self.high is not None and self.low is not None and self.high > self.low)
+
+
+async def _query(
     http: HttpClient, path: str, params: dict[str, Any], start: datetime, spend: _Budget
 ) -> list[dict[str, Any]]:
-    """One sorted search series, paged by ``modified_at.after``; de-duplicated by gid."""
-    after = start
+    """Every task one query matches after ``start``, de-duplicated by gid. A sorted search pages
+    one request after another; when the first page comes back full, a second series pages down
+    from the newest edits (``sort_ascending=false``, ``modified_at.before``) while the first pages
+    up, and both stop where they meet: 500 changed tasks take 3-4 round trips instead of 6, for
+    at most one request more."""
+    front = _Front()
     got: dict[str, dict[str, Any]] = {}
-    while True:
-        spend.take()
-        body = await http.get_json(path, params={**params, "modified_at.after": iso_ms(after)})
+    up = _Series(http, path, params, start, spend, front, got, descending=False)
+    if await up.page():
+        down = _Series(http, path, params, start, spend, front, got, descending=True)
+        runs = [asyncio.ensure_future(up.run()), asyncio.ensure_future(down.run())]
+        try:
+            await asyncio.gather(*runs)  # the first error (SearchUnusable, the API's) as itself
+        finally:
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+    return list(got.values())
+
+
+class _Series:
+    """One direction of a sorted search series; pages by moving its bound past the last stamp
+    (minus/plus 1 ms, so a strict bound still re-lists the tasks that share that stamp)."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        path: str,
+        params: dict[str, Any],
+        start: datetime,
+        spend: _Budget,
+        front: _Front,
+        got: dict[str, dict[str, Any]],
+        *,
+        descending: bool,
+    ) -> None:
+        self.http, self.path, self.spend, self.front, self.got = http, path, spend, front, got
+        self.descending = descending
+        self.params = {
+            **params,
+            "modified_at.after": iso_ms(start),
+            "sort_ascending": "false" if descending else "true",
+        }
+        self.seen: set[str] = set()
+
+    async def run(self) -> None:
+        while not self.front.met() and await self.page():
+            pass
+
+    async def page(self) -> bool:
+        """Fetch the next page; whether the series needs another."""
+        self.spend.take()
+        body = await self.http.get_json(self.path, params=self.params)
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ApiError("unexpected search response: no 'data' list", source=http.source)
+            raise ApiError("unexpected search response: no 'data' list", source=self.http.source)
         data: list[dict[str, Any]] = body["data"]
         new = 0
-        newest: datetime | None = None
+        stamps: list[datetime] = []
         for task in data:
             gid = str(task.get("gid") or "")
             if not gid:
                 continue
-            if gid not in got:
-                got[gid] = task
+            self.got.setdefault(gid, task)
+            if gid not in self.seen:
+                self.seen.add(gid)
                 new += 1
             if task.get("modified_at"):
-                m = parse_utc(str(task["modified_at"]))
-                newest = m if newest is None or m > newest else newest
+                stamps.append(parse_utc(str(task["modified_at"])))
         if len(data) < SEARCH_PAGE:
-            return list(got.values())
-        if not new or newest is None:
+            self.front.done = True
+            return False
+        edge = (min if self.descending else max)(stamps, default=None)
+        if not new or edge is None:
             raise SearchUnusable(
                 f"more than {SEARCH_PAGE} tasks share modified_at "
-                f"{iso_ms(newest) if newest else '?'}; the search cannot page past them"
+                f"{iso_ms(edge) if edge else '?'}; the search cannot page past them"
             )
-        after = newest - TIE_STEP
+        if self.descending:
+            self.front.low = edge if self.front.low is None else min(self.front.low, edge)
+            self.params["modified_at.before"] = iso_ms(edge + TIE_STEP)
+        else:
+            self.front.high = edge if self.front.high is None else max(self.front.high, edge)
+            self.params["modified_at.after"] = iso_ms(edge - TIE_STEP)
+        return True

@@ -474,3 +474,34 @@ def test_simulator_search_is_premium_filtered_and_capped(server: SimServer, sim:
         sim.premium = False
         r = h.get(url, params=base)
         assert r.status_code == 402 and "premium" in r.json()["errors"][0]["message"]
+
+
+async def test_search_of_many_changes_pages_from_both_ends(checked: list[AsanaSim]) -> None:
+    """250 of 600 tasks changed: the default_task series pages up and down at once (requests
+    checked against the spec), and the store ends equal to a full read."""
+    sim = AsanaSim(projects=4, tasks_per_project=150, users=5, subtask_share=0.0, seed=12)
+    checked.append(sim)
+    server = sim.serve(latency=0.01)
+    try:
+        c = make(server, sim)
+        pages, cursors = await pull_concurrently(c)
+        await c.close()
+        store = stored(pages)
+        rng = random.Random(6)
+        for g in rng.sample([g for p in sim.live_projects() for g in sim.project_tasks[p]], 250):
+            sim.touch(g, name=sim.tasks[g]["name"] + " *")
+        server.reset_log()
+        c = make(server, sim)
+        pages, _ = await pull_concurrently(c, cursors)
+        await c.close()
+        searches = [e.query for e in server.log if e.path == SEARCH]
+        down = [
+            q for q in searches if q["resource_subtype"] == "default_task" and q["sort_ascending"] == "false"
+        ]
+        up = [
+            q for q in searches if q["resource_subtype"] == "default_task" and q["sort_ascending"] == "true"
+        ]
+        assert down and up and len(up) + len(down) <= 250 // 100 + 2
+        assert stored(pages, store) == await ground_truth(server, sim)
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -397,8 +398,9 @@ def task(gid: int, modified: str, *projects: str, subtype: str = "default_task")
 
 
 class FakeSearch:
-    """Asana's search semantics: subtype (default milestone), projects.any, strict modified_at.after,
-    ascending by modified_at, at most 100 results, no next_page."""
+    """Asana's search semantics: subtype (default milestone), projects.any, strict
+    modified_at.after and .before, sorted by modified_at (descending unless sort_ascending=true),
+    at most 100 results, no next_page."""
 
     def __init__(self, tasks: list[dict[str, Any]]) -> None:
         self.tasks = tasks
@@ -408,16 +410,42 @@ class FakeSearch:
         q = dict(request.url.params)
         self.calls.append(q)
         after = datetime.fromisoformat(q["modified_at.after"].replace("Z", "+00:00"))
+        before = datetime.fromisoformat(
+            q.get("modified_at.before", "9999-01-01T00:00:00Z").replace("Z", "+00:00")
+        )
         projects = set(q["projects.any"].split(","))
         hits = [
             t
             for t in self.tasks
             if t["resource_subtype"] == q.get("resource_subtype", "milestone")
             and any(m["project"]["gid"] in projects for m in t["memberships"])
-            and datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) > after
+            and after < datetime.fromisoformat(t["modified_at"].replace("Z", "+00:00")) < before
         ]
-        hits.sort(key=lambda t: t["modified_at"])
+        # Asana's default is descending; ties come in no particular order
+        hits.sort(key=lambda t: t["modified_at"], reverse=q.get("sort_ascending", "false") != "true")
         return httpx.Response(200, json={"data": hits[:100]})
+
+
+class SlowSearch:
+    """A :class:`FakeSearch` that answers after a short wait, as a server does (so concurrent
+    requests really are in flight together); records the peak of default_task requests in flight
+    per direction."""
+
+    def __init__(self, fake: FakeSearch) -> None:
+        self.fake = fake
+        self.in_flight = {"true": 0, "false": 0}
+        self.both = False
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        q = dict(request.url.params)
+        way = q.get("sort_ascending", "false") if q.get("resource_subtype") == "default_task" else None
+        if way:
+            self.in_flight[way] += 1
+            self.both = self.both or all(self.in_flight.values())
+        await asyncio.sleep(0.005)
+        if way:
+            self.in_flight[way] -= 1
+        return self.fake(request)
 
 
 def search_conn(*projects: str, **over: Any) -> AsanaConnector:
@@ -442,7 +470,7 @@ async def test_search_pages_by_modified_at_past_ties_and_dedups(api: respx.MockR
         for i in range(150)
     ]
     fake = FakeSearch(tasks)
-    api.get(SEARCH).mock(side_effect=fake)
+    api.get(SEARCH).mock(side_effect=SlowSearch(fake))
     users_route(api)
     c = search_conn(PROJECT)
     pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
@@ -450,15 +478,18 @@ async def test_search_pages_by_modified_at_past_ties_and_dedups(api: respx.MockR
     got = delivered(pages)
     assert sorted(got) == sorted(t["gid"] for t in tasks) and len(got) == len(set(got))
     default_calls = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
+    up = [q for q in default_calls if q["sort_ascending"] == "true"]
+    down = [q for q in default_calls if q["sort_ascending"] == "false"]
     # page 1 ends inside the tie at 08:05:00: page 2 starts 1 ms before it and re-lists the tie
-    assert [q["modified_at.after"] for q in default_calls] == [
-        "2026-11-20T07:58:00.000Z",
-        "2026-11-20T08:04:59.999Z",
+    assert [q["modified_at.after"] for q in up] == ["2026-11-20T07:58:00.000Z", "2026-11-20T08:04:59.999Z"]
+    # page 1 was full: one page down from the newest edits went out beside page 2
+    assert [(q["modified_at.after"], "modified_at.before" in q) for q in down] == [
+        ("2026-11-20T07:58:00.000Z", False)
     ]
     assert {q["resource_subtype"] for q in fake.calls} == {"default_task", "milestone", "approval", "custom"}
-    assert all(q["sort_by"] == "modified_at" and q["sort_ascending"] == "true" for q in fake.calls)
+    assert all(q["sort_by"] == "modified_at" for q in fake.calls)
     assert all("limit" not in q and q["projects.any"] == PROJECT for q in fake.calls)
-    assert c.stats.requests == 1 + 4 + 1  # users, 4 subtype series, one extra page
+    assert c.stats.requests == 1 + 4 + 2  # users, 4 subtype series, page 2 up and page 1 down
     last = pages[-1]
     assert last.final and not last.full and last.cursor is not None
     assert last.cursor["modified_since"] == stamp(9, 39)
@@ -544,7 +575,8 @@ async def test_more_than_a_page_of_ties_falls_back_per_project(api: respx.MockRo
     pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
     await c.close()
     assert sorted(delivered(pages)) == sorted(t["gid"] for t in ties)
-    assert len([q for q in fake.calls if q["resource_subtype"] == "default_task"]) == 2  # no endless loop
+    # up and down each stop at their second page of the same ties: no endless loop
+    assert len([q for q in fake.calls if q["resource_subtype"] == "default_task"]) <= 4
     assert listing.call_count == 2 and c._search_off is not None and "share modified_at" in c._search_off
 
 
@@ -663,3 +695,27 @@ async def test_failed_users_fetch_is_tried_again_by_the_next_caller(
     results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(r, AuthError) for r in results) and route.call_count == 1
     assert [u["gid"] for u in await conn.users()] and route.call_count == 2
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_search_from_both_ends_finds_every_task_once_in_fewer_round_trips(
+    api: respx.MockRouter, seed: int
+) -> None:
+    rng = random.Random(seed)
+    n = rng.choice([99, 100, 101, 250, 500, 777])
+    # stamps with ties (several tasks per second), inside the window
+    stamps = sorted(stamp(rng.randrange(1, 40), rng.randrange(60)) for _ in range(n))
+    tasks = [task(5000 + i, s, PROJECT) for i, s in enumerate(stamps)]
+    fake = FakeSearch(tasks)
+    slow = SlowSearch(fake)
+    api.get(SEARCH).mock(side_effect=slow)
+    users_route(api)
+    c = search_conn(PROJECT)
+    pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
+    await c.close()
+    got = delivered(pages)
+    assert sorted(got) == sorted(t["gid"] for t in tasks) and len(got) == len(set(got))
+    default = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
+    one_way = n // 100 + 1  # pages an ascending series alone needs
+    assert len(default) <= one_way + 1
+    assert slow.both == (n >= 100)  # a full first page: the series pages up and down at once
