@@ -236,14 +236,15 @@ class SyncEngine:
             only = list(self.options.partitions) or None
             parts = await connector.partitions(only)
             await queue.register(cfg.name, parts)
+            states = await self._cursor_states(cfg.name, parts, queue)
             if cls.keeps_snapshots:
-                await self._prepare(connector, parts)
+                await self._prepare(connector, parts, states)
             self.progress("partitions", {"source": cfg.name, "total": len(parts)})
             n = max(1, min(self._partition_concurrency(cfg, cls.kind), len(parts)))
             # A TaskGroup cancels the sibling workers when one fails for the whole source (auth).
             async with asyncio.TaskGroup() as group:
                 for _ in range(n):
-                    group.create_task(self._partition_worker(connector, cls, ctx, queue, rec, run_id))
+                    group.create_task(self._partition_worker(connector, cls, ctx, queue, rec, run_id, states))
         except* (ApiError, UnsafeRequest) as group_exc:  # also catches a bare error from partitions()
             self._fail_source(rec, cfg.name, group_exc.exceptions[0])
         finally:
@@ -254,15 +255,27 @@ class SyncEngine:
         self.progress("source_done", {"source": cfg.name, "status": rec.status})
         return rec
 
-    async def _prepare(self, connector: Connector, parts: Sequence[Partition]) -> None:
+    async def _cursor_states(
+        self, source: str, parts: Sequence[Partition], queue: PartitionQueue
+    ) -> Mapping[str, CursorState] | None:
+        """The stored cursors of all the source's partitions in one query, read before the pulls
+        (a per-partition read cost ~1 ms each on the event loop: 100 partitions, 0.1 s of a quiet
+        run). None under leases: there a partition's cursor is read when it is claimed, since
+        another worker may have moved it since."""
+        if self.options.command == "import":
+            return {}
+        if not isinstance(queue, LocalQueue):
+            return None
+        return await asyncio.to_thread(self.store.get_cursors, source, [p.id for p in parts])
+
+    async def _prepare(
+        self, connector: Connector, parts: Sequence[Partition], states: Mapping[str, CursorState] | None
+    ) -> None:
         """Hand a snapshot-keeping connector the cursors of the partitions it will pull
         incrementally (one query) and a reader of their snapshots, before any pull."""
         source = connector.name
-        states = (
-            {}
-            if self.options.command == "import"
-            else await asyncio.to_thread(self.store.get_cursors, source, [p.id for p in parts])
-        )
+        if states is None:
+            states = await asyncio.to_thread(self.store.get_cursors, source, [p.id for p in parts])
         now = self.clock()
         cursors = {
             pid: s.cursor for pid, s in states.items() if s.cursor is not None and not self._full(s, now)
@@ -300,11 +313,12 @@ class SyncEngine:
         queue: PartitionQueue,
         rec: SourceReceipt,
         run_id: int | None,
+        states: Mapping[str, CursorState] | None = None,
     ) -> None:
         while (part := await queue.claim(connector.name)) is not None:
             prec = rec.partitions[part.id] = PartitionReceipt(name=part.name, worker=self.options.worker)
             started = time.monotonic()
-            work = asyncio.create_task(self._sync_partition(connector, cls, ctx, part, prec, run_id))
+            work = asyncio.create_task(self._sync_partition(connector, cls, ctx, part, prec, run_id, states))
             heartbeat = asyncio.create_task(self._heartbeat(queue, connector.name, part.id, work))
             ok, error = True, None
             try:
@@ -360,9 +374,15 @@ class SyncEngine:
         part: Partition,
         prec: PartitionReceipt,
         run_id: int | None,
+        states: Mapping[str, CursorState] | None = None,
     ) -> None:
+        """``states``: the cursors read before the pulls (absent: none stored), or None to read
+        this partition's now."""
         source = connector.name
-        state = None if self.options.command == "import" else self.store.get_cursor(source, part.id)
+        if states is not None:
+            state = states.get(part.id)
+        else:
+            state = None if self.options.command == "import" else self.store.get_cursor(source, part.id)
         full = self._full(state, self.clock())
         cursor = None if (state is None or self.options.command == "import") else state.cursor
         prec.full = full

@@ -234,3 +234,31 @@ async def test_an_unchanged_partition_keeps_a_moved_cursor_and_nothing_else(worl
     assert moved is not None and moved.cursor == {**(first.cursor or {}), "window": "2026-11-27T09:30:00Z"}
     assert moved.last_full_at == first.last_full_at  # a moved window is not a full pass
     assert live(store, "a") == {t["id"] for p in world["a"].values() for t in p}
+
+
+async def test_cursors_are_read_in_one_query_per_source(
+    world: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    await sync(store, clock)
+    clock.now += timedelta(minutes=10)
+    reads: list[tuple[str, int]] = []
+    many = Store.get_cursors
+
+    def get_cursors(self: Store, source: str, ids: Any) -> Any:
+        reads.append((source, len(ids)))
+        return many(self, source, ids)
+
+    def get_cursor(self: Store, source: str, partition_id: str) -> Any:
+        raise AssertionError("a cursor read per partition")
+
+    monkeypatch.setattr(Store, "get_cursors", get_cursors)
+    monkeypatch.setattr(Store, "get_cursor", get_cursor)
+    second = await sync(store, clock)
+    assert second.exit_code == 0
+    assert sorted(reads) == [("a", 2), ("b", 1)]
+    # the cursors read up front are the ones the pulls got: every partition incremental, unchanged
+    assert {p["status"] for s in second.receipt["sources"].values() for p in s["partitions"].values()} == {
+        "unchanged"
+    }
+    assert all(not p["full"] for s in second.receipt["sources"].values() for p in s["partitions"].values())

@@ -180,10 +180,10 @@ async def test_the_mass_delete_guard_writes_neither_cursor_nor_snapshot(world: A
 async def test_connectors_without_snapshots_are_not_prepared(
     world: Any, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(*args: Any) -> Any:
-        raise AssertionError("get_cursors called for a connector that keeps no snapshots")
+    async def refuse(*args: Any) -> Any:
+        raise AssertionError("prepare called for a connector that keeps no snapshots")
 
-    monkeypatch.setattr(store, "get_cursors", refuse)
+    monkeypatch.setattr(FakeConnector, "prepare", refuse)
     FakeConnector.world = SnapshotFake.world
     try:
         result = await sync(store, Clock(), cls=FakeConnector)
