@@ -463,20 +463,29 @@ def delivered(pages: list[RawPage]) -> list[str]:
     return [t["gid"] for p in pages if p.entity == "task" for t in p.items]
 
 
-async def test_search_pages_by_modified_at_past_ties_and_dedups(api: respx.MockRouter) -> None:
-    # 150 changed tasks; 30 of them share 08:05:00 across the 100-result page boundary
-    tasks = [
-        task(1000 + i, stamp(1, i % 60) if i < 80 else stamp(5) if i < 110 else stamp(9, i - 110), PROJECT)
-        for i in range(150)
-    ]
+async def search_every_task_once(
+    api: respx.MockRouter, tasks: list[dict[str, Any]]
+) -> tuple[FakeSearch, SlowSearch, AsanaConnector, list[RawPage]]:
+    """One incremental pull of PROJECT through a slow fake search; every task arrives once."""
     fake = FakeSearch(tasks)
-    api.get(SEARCH).mock(side_effect=SlowSearch(fake))
+    slow = SlowSearch(fake)
+    api.get(SEARCH).mock(side_effect=slow)
     users_route(api)
     c = search_conn(PROJECT)
     pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
     await c.close()
     got = delivered(pages)
     assert sorted(got) == sorted(t["gid"] for t in tasks) and len(got) == len(set(got))
+    return fake, slow, c, pages
+
+
+async def test_search_pages_by_modified_at_past_ties_and_dedups(api: respx.MockRouter) -> None:
+    # 150 changed tasks; 30 of them share 08:05:00 across the 100-result page boundary
+    tasks = [
+        task(1000 + i, stamp(1, i % 60) if i < 80 else stamp(5) if i < 110 else stamp(9, i - 110), PROJECT)
+        for i in range(150)
+    ]
+    fake, _, c, pages = await search_every_task_once(api, tasks)
     default_calls = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
     up = [q for q in default_calls if q["sort_ascending"] == "true"]
     down = [q for q in default_calls if q["sort_ascending"] == "false"]
@@ -706,15 +715,7 @@ async def test_search_from_both_ends_finds_every_task_once_in_fewer_round_trips(
     # stamps with ties (several tasks per second), inside the window
     stamps = sorted(stamp(rng.randrange(1, 40), rng.randrange(60)) for _ in range(n))
     tasks = [task(5000 + i, s, PROJECT) for i, s in enumerate(stamps)]
-    fake = FakeSearch(tasks)
-    slow = SlowSearch(fake)
-    api.get(SEARCH).mock(side_effect=slow)
-    users_route(api)
-    c = search_conn(PROJECT)
-    pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
-    await c.close()
-    got = delivered(pages)
-    assert sorted(got) == sorted(t["gid"] for t in tasks) and len(got) == len(set(got))
+    fake, slow, _, _ = await search_every_task_once(api, tasks)
     default = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
     one_way = n // 100 + 1  # pages an ascending series alone needs
     assert len(default) <= one_way + 1
