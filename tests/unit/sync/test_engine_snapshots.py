@@ -30,7 +30,7 @@ class SnapshotFake(FakeConnector):
     keeps_snapshots: ClassVar[bool] = True
     prepared: ClassVar[list[tuple[dict[str, Any], dict[str, bytes | None]]]] = []
     crash_before_final: ClassVar[bool] = False
-    deleted: ClassVar[list[str]] = []  # reported deleted on the final page of an incremental pull
+    deleted: ClassVar[dict[str, list[str]]] = {}  # reported deleted on an incremental pull's final page
 
     async def prepare(self, cursors: Mapping[str, Mapping[str, Any]], snapshots: SnapshotReader) -> None:
         self.reader = snapshots
@@ -60,7 +60,7 @@ class SnapshotFake(FakeConnector):
                 snapshot=(f"{partition.id}:{gen}".encode() if stored is None else stored + b"+")
                 if last
                 else None,
-                deleted_ids=self.deleted if last and stored is not None else (),
+                deleted_ids=self.deleted.get(partition.id, []) if last and stored is not None else (),
             )
 
 
@@ -70,7 +70,7 @@ def world() -> Iterator[dict[str, dict[str, list[dict[str, Any]]]]]:
     SnapshotFake.pulls, SnapshotFake.prepared, SnapshotFake.crash_before_final = [], [], False
     yield SnapshotFake.world
     SnapshotFake.world, SnapshotFake.pulls, SnapshotFake.prepared = {}, [], []
-    SnapshotFake.crash_before_final, SnapshotFake.deleted = False, []
+    SnapshotFake.crash_before_final, SnapshotFake.deleted = False, {}
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ async def test_reported_deletions_are_stored_before_the_cursor_of_their_page(
     the next run reads the deletions again; the other order would lose them."""
     clock = Clock()
     await sync(store, clock)
-    SnapshotFake.deleted = ["p1-3", "p1-4"]
+    SnapshotFake.deleted = {"p1": ["p1-3", "p1-4"]}
     tombstone = store.tombstone_tasks
     cursors_seen: list[Any] = []
 
