@@ -1,4 +1,4 @@
-"""The Trello connector: boards are partitions; one nested request per changed board.
+"""The Trello connector: boards are partitions; a changed board is patched from its action log.
 
 Requests of a sync (``minimum_requests`` in ``simulators.trello`` computes the same numbers):
 
@@ -10,35 +10,61 @@ Requests of a sync (``minimum_requests`` in ``simulators.trello`` computes the s
     skipped resource and left out.
   Each listed board's ``dateLastActivity`` is kept in the connector between ``partitions()`` and
   ``pull()``; a ``pull()`` on an instance that did not list the board first cannot tell whether it
-  changed and fetches it.
+  changed and reads it whole.
 * **Per board**: a board whose ``dateLastActivity`` equals its cursor's costs nothing more and yields
-  the ``unchanged`` page. Any other board (or every board with ``full=True``) costs exactly one
-  ``GET /boards/{id}`` with cards, lists (``all``, so archived lists are known), labels, members,
-  checklists and custom-field definitions nested. Actions are never nested (large boards answer
-  ``API_TOO_MANY_CARDS_REQUESTED``).
+  the ``unchanged`` page. A **whole read** (every board with ``full=True``, a board without a stored
+  snapshot, one whose actions cannot be applied) is one ``GET /boards/{id}`` with cards, lists
+  (``all``, so archived lists are known), labels, members, checklists and custom-field definitions
+  nested; its body is kept as the board's snapshot (``RawPage.snapshot``, stored by the engine with
+  the cursor). Actions are never nested (large boards answer ``API_TOO_MANY_CARDS_REQUESTED``).
+  Any other changed board is **patched**: its actions since the cursor's watermark
+  (``GET /boards/{id}/actions?since=...&limit=1000``, newest first, every type) are read through
+  ``GET /batch``, 10 boards to a request, shared by the concurrent pulls (``prepare`` plans them from
+  the stored cursors); ``connectors.trello_patch`` replays them on the snapshot, and the pull yields
+  the changed cards only (not a full listing), the project, the cards ``deleteCard`` removed
+  (``RawPage.deleted_ids``) and the patched snapshot with the new cursor. What cannot be replayed
+  exactly (see ``trello_patch``) falls back to a whole read of that board.
 
-So a sync costs ``L + changed boards`` requests, where ``L`` is 1 (+1 per organisation) for
-``boards: all`` and ``ceil(ids / 10)`` for listed ids; a full sync costs ``L + boards``. Every board
-pull is a full listing of that board (``RawPage.full``), so deletions are reconciled on every
-changed board at no extra cost.
+So a sync costs ``L + ceil(P / 10) + W`` requests, where ``L`` is 1 (+1 per organisation) for
+``boards: all`` and ``ceil(ids / 10)`` for listed ids, ``P`` the changed boards with a snapshot
+(their action logs) and ``W`` the boards read whole (fallbacks among the ``P`` count in both); a
+full sync costs ``L + boards``. A whole read is a full listing of the board (``RawPage.full``), so
+deletions are reconciled there; a patched board's deletions come from its ``deleteCard`` actions.
+
+Cursor: ``dateLastActivity`` (the change detector), ``cards``, ``since`` (the watermark: the newest
+applied action's id, or after a whole read the body's ``dateLastActivity``) and ``snapshot`` (a
+random tag that the stored snapshot carries too: a snapshot is used only with its own cursor).
+A change that Trello's log does not show is caught when it is a board's newest activity; one
+followed by a logged change on the same board waits for the periodic full pass.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import re
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from config.models import SourceConfig
-from connectors.base import Connector, Partition, PushAction, PushResult, RawPage
+from connectors.base import Connector, Partition, PushAction, PushResult, RawPage, SnapshotReader
 from connectors.http import HttpClient, build_client
 from connectors.trello_config import (
     TrelloAuth,
     TrelloSourceConfig,
     guard_library_loggers,
     trello_rate_signals,
+)
+from connectors.trello_patch import (
+    ACTIONS_LIMIT,
+    NESTED,
+    CannotPatch,
+    apply_actions,
+    decode_snapshot,
+    encode_snapshot,
 )
 from connectors.trello_push import TrelloPusher
 from errors import NotFound
@@ -54,6 +80,9 @@ CARD_FIELDS = (
 )
 BATCH_MAX_ROUTES = 10
 TASK_PAGE_SIZE = 1000
+# A board's actions since the watermark, as a /batch route (memberCreator/member objects not needed).
+ACTION_ROUTE_PARAMS = f"limit={ACTIONS_LIMIT}&memberCreator=false&member=false"
+ACTION_ID = re.compile(r"^[0-9a-f]{24}$")  # a watermark is an action id, or a date after a whole read
 
 # One request per changed board: everything the mapper needs, nested.
 BOARD_PARAMS: Mapping[str, str] = {
@@ -88,12 +117,23 @@ class TrelloConnector(Connector):
     config_model: ClassVar[type[SourceConfig]] = TrelloSourceConfig
     mapper = staticmethod(map_records)
     default_rate_limit: ClassVar[tuple[int, float]] = (100, 10.0)
+    keeps_snapshots: ClassVar[bool] = True
 
     def __init__(self, config: SourceConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         # board id -> dateLastActivity as listed by partitions(): the change detector
         self._activity: dict[str, str | None] = {}
         self._pusher = TrelloPusher(self.http, self.name)
+        # Set by prepare() (the engine): changed boards worth an action-log read -> their watermark,
+        # in listing order, and the reader of the stored snapshots.
+        self._planned: dict[str, str] = {}
+        self._snapshots: SnapshotReader | None = None
+        # board id -> (watermark asked, the /batch fetch answering it): shared by the pulls
+        self._fetches: dict[str, tuple[str, asyncio.Task[dict[str, list[Any] | None]]]] = {}
+        # boards whose pull no longer needs its actions (read, unchanged or read whole): no route
+        self._settled: set[str] = set()
+        # what each board's pull did, for tests and the bench: "patched" or why it was read whole
+        self.board_reads: dict[str, str] = {}
 
     @property
     def cfg(self) -> TrelloSourceConfig:
@@ -194,13 +234,51 @@ class TrelloConnector(Connector):
         return found
 
     # -- pull -----------------------------------------------------------------------------------
+    async def prepare(self, cursors: Mapping[str, Mapping[str, Any]], snapshots: SnapshotReader) -> None:
+        """Plan the action-log reads: the listed boards whose activity moved since a cursor that has
+        a watermark and a snapshot. Nothing is fetched here; the first pull that needs a board's
+        actions fetches them for up to 10 planned boards in one ``GET /batch``."""
+        self._snapshots = snapshots
+        self._planned = {
+            board_id: str(cursors[board_id]["since"])
+            for board_id in self._activity
+            if board_id in cursors and self._patchable(board_id, cursors[board_id])
+        }
+
+    def _patchable(self, board_id: str, cursor: Mapping[str, Any]) -> bool:
+        listed = self._activity.get(board_id)
+        return (
+            self._snapshots is not None
+            and listed is not None
+            and cursor.get("dateLastActivity") != listed
+            and isinstance(cursor.get("since"), str)
+            and isinstance(cursor.get("snapshot"), str)
+        )
+
     async def pull(
         self, partition: Partition, cursor: Mapping[str, Any] | None, *, full: bool = False
     ) -> AsyncIterator[RawPage]:
         listed = self._activity.get(partition.id)
         if not full and cursor and listed is not None and cursor.get("dateLastActivity") == listed:
+            self._settled.add(partition.id)
+            self.board_reads[partition.id] = "unchanged"
             yield RawPage(partition, "task", [], final=True, unchanged=True, cursor=dict(cursor))
             return
+        if not full and cursor and self._patchable(partition.id, cursor):
+            pages = await self._patched(partition, cursor)
+            self._settled.add(partition.id)
+            if pages is not None:
+                for page in pages:
+                    yield page
+                return
+        else:
+            self._settled.add(partition.id)
+            self.board_reads[partition.id] = "full" if full or not cursor else "no snapshot"
+        async for page in self._whole(partition):
+            yield page
+
+    async def _whole(self, partition: Partition) -> AsyncIterator[RawPage]:
+        """One ``GET /boards/{id}`` with everything nested; full pages, a fresh snapshot."""
         try:
             board = await self.http.get_json(f"boards/{partition.id}", params=BOARD_PARAMS)
         except NotFound as exc:
@@ -212,14 +290,23 @@ class TrelloConnector(Connector):
             ) from None
         if not isinstance(board, dict):
             raise NotFound(f"board {partition.id} answered no object; skipped", source=self.name)
+        activity = board.get("dateLastActivity")
+        tag = secrets.token_hex(8)
+        # dumped before the nested resources are popped (0.6 ms for 1,000 cards); without a date to
+        # read the log from, no snapshot and no watermark: the next change reads the board whole
+        snapshot = encode_snapshot(board, tag) if isinstance(activity, str) and activity else None
         cards: list[dict[str, Any]] = board.pop("cards", None) or []
         lists = board.pop("lists", None) or []
         labels = board.pop("labels", None) or []
         members = board.pop("members", None) or []
         checklists = board.pop("checklists", None) or []
         custom_fields = board.pop("customFields", None) or []
-        self._activity[partition.id] = board.get("dateLastActivity")
-        new_cursor = {"dateLastActivity": board.get("dateLastActivity"), "cards": len(cards)}
+        self._activity[partition.id] = activity
+        new_cursor: dict[str, Any] = {"dateLastActivity": activity, "cards": len(cards)}
+        if snapshot is not None:
+            # the log is read from the instant of this body: an action at that very instant may
+            # come again, which replaying ignores (apply_actions is idempotent)
+            new_cursor.update(since=activity, snapshot=tag)
         context = {
             "board": board,
             "lists": lists,
@@ -241,7 +328,104 @@ class TrelloConnector(Connector):
                 full=True,
                 final=last,
                 cursor=new_cursor if last else None,
+                snapshot=snapshot if last else None,
             )
+
+    async def _patched(self, partition: Partition, cursor: Mapping[str, Any]) -> list[RawPage] | None:
+        """The board's snapshot brought up to date from its action log, as pages of the changed cards
+        only (not full); None when it cannot be (the caller reads the board whole)."""
+        board_id = partition.id
+        assert self._snapshots is not None
+        try:
+            board = decode_snapshot(await self._snapshots(board_id), cursor.get("snapshot"))
+            actions = await self._board_actions(board_id, str(cursor["since"]))
+            if actions is None:
+                raise CannotPatch("its action log did not answer")
+            since = str(cursor["since"])
+            covered = None if ACTION_ID.match(since) else since  # a whole read's instant
+            patch = apply_actions(board, actions, self._activity.get(board_id), covered)
+        except CannotPatch as exc:
+            self.board_reads[board_id] = str(exc)
+            log.debug("%s: board %s read whole: %s", self.name, board_id, exc)
+            return None
+        self.board_reads[board_id] = "patched"
+        log.debug("%s: board %s patched with %d actions", self.name, board_id, patch.actions)
+        tag = secrets.token_hex(8)
+        snapshot = encode_snapshot(board, tag)
+        cards: list[dict[str, Any]] = board["cards"]
+        fields = {k: v for k, v in board.items() if k not in NESTED}
+        context = {k: board[k] for k in ("lists", "labels", "members", "customFields", "checklists")}
+        context["board"] = fields
+        self._activity[board_id] = patch.activity
+        by_id = {c.get("id"): c for c in cards if isinstance(c, dict)}
+        new_cursor = {
+            "dateLastActivity": patch.activity,
+            "cards": len(cards),
+            "since": patch.watermark,
+            "snapshot": tag,
+        }
+        return [
+            # the project row depends on every card (counts, most common customer, dates)
+            RawPage(partition, "project", [fields], context={**context, "cards": cards}),
+            RawPage(
+                partition,
+                "task",
+                [by_id[c] for c in patch.changed],
+                context=context,
+                final=True,
+                cursor=new_cursor,
+                snapshot=snapshot,
+                deleted_ids=patch.deleted,  # tombstoned by the engine before the cursor is committed
+            ),
+        ]
+
+    async def _board_actions(self, board_id: str, since: str) -> list[Any] | None:
+        """The board's actions since ``since`` (newest first), from a /batch fetch shared with up to
+        nine other planned boards; None when the route did not answer 200 with a list."""
+        entry = self._fetches.get(board_id)
+        if entry is None or entry[0] != since:
+            self._start_fetch(board_id, since)
+            entry = self._fetches[board_id]
+        # shielded: a pull cancelled while waiting (lease lost) must not cancel the others' fetch
+        answers = await asyncio.shield(entry[1])
+        self._fetches.pop(board_id, None)
+        return answers.get(board_id)
+
+    def _start_fetch(self, board_id: str, since: str) -> None:
+        """One /batch of this board's action route and those of up to nine planned boards not yet
+        fetched or pulled (the next ones in listing order): ceil(planned / 10) requests in all,
+        whatever order the pulls come in."""
+        group = [(board_id, since)]
+        order = list(self._planned)
+        at = order.index(board_id) + 1 if board_id in self._planned else 0
+        for other in order[at:] + order[:at]:
+            if len(group) == BATCH_MAX_ROUTES:
+                break
+            if other != board_id and other not in self._fetches and other not in self._settled:
+                group.append((other, self._planned[other]))
+        task = asyncio.create_task(self._fetch_actions(group))
+        # retrieve an error nobody awaits (the boards of the group another worker claimed)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        for other, watermark in group:
+            self._fetches[other] = (watermark, task)
+
+    async def _fetch_actions(self, group: Sequence[tuple[str, str]]) -> dict[str, list[Any] | None]:
+        urls = ",".join(
+            f"/boards/{board_id}/actions?since={quote(since, safe='')}&{ACTION_ROUTE_PARAMS}"
+            for board_id, since in group
+        )
+        answers = await self.http.get_json("batch", params={"urls": urls})
+        out: dict[str, list[Any] | None] = {board_id: None for board_id, _ in group}
+        for (board_id, _), answer in zip(group, answers or [], strict=False):
+            if isinstance(answer, dict) and isinstance(answer.get("200"), list):
+                out[board_id] = answer["200"]
+        return out
+
+    async def close(self) -> None:
+        for _, task in list(self._fetches.values()):
+            task.cancel()
+        self._fetches.clear()
+        await super().close()
 
     # -- push -----------------------------------------------------------------------------------
     async def push(self, action: PushAction) -> PushResult:

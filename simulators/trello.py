@@ -15,18 +15,29 @@ archived cards, checklists. Behaviour modelled on the real API:
   cards with nested ``actions`` on a board of more than 1,000 cards answers 400
   ``API_TOO_MANY_CARDS_REQUESTED``;
 * ``GET /batch?urls=`` (max 10 routes) answering ``[{"200": body}, {"404": "..."}]``;
-* every change bumps the card's and the board's ``dateLastActivity``, and appends to ``mutations``.
+* ``GET /boards/{id}/actions`` (also inside a batch): the board's action log newest first, ``since``
+  / ``before`` as a date (``since`` inclusive, ``before`` exclusive) or an action id (both
+  exclusive), ``filter`` (comma list of types, ``all`` or absent: every type), ``limit`` (default
+  50; above 1,000 or not a number answers **400** ``invalid value for limit``: the spec's
+  description says "between 0 and 1000" and gives no bound in the schema), ``page``,
+  ``memberCreator=false`` / ``member=false`` leave those objects out;
+* every change (mutators in ``trello_log.py`` and the write routes) appends one action to its
+  board's log and bumps the card's and the board's ``dateLastActivity``; the write routes also
+  append to ``mutations``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from simulators.base import Faults, Request, Response, Router, SimServer
+from simulators.trello_log import TrelloLog
 from simulators.trello_world import (
     COLORS,
     CUSTOMERS,
@@ -43,8 +54,6 @@ from simulators.trello_world import (
     TOKEN,
     Board,
     TrelloWorld,
-    _hex_id,
-    _iso,
     minimum_requests,
 )
 
@@ -63,13 +72,14 @@ __all__ = [
     "TITLES_ZH",
     "TOKEN",
     "Board",
+    "TrelloLog",
     "TrelloSim",
     "TrelloWorld",
     "minimum_requests",
 ]
 
 
-class TrelloSim(TrelloWorld):
+class TrelloSim(TrelloLog):
     """State + router. ``serve()`` starts it on 127.0.0.1; ``mutations`` records every write."""
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -120,6 +130,7 @@ class TrelloSim(TrelloWorld):
         r.add("GET", "/organizations/{id}/boards", wrap(self._org_boards))
         r.add("GET", "/batch", wrap(self._batch))
         r.add("GET", "/boards/{id}", wrap(self._board))
+        r.add("GET", "/boards/{id}/actions", wrap(self._board_actions))
         r.add("GET", "/boards/{id}/labels", wrap(self._labels))
         r.add("POST", "/boards/{id}/labels", wrap(self._create_label))
         r.add("POST", "/labels", wrap(self._create_label))
@@ -253,14 +264,7 @@ class TrelloSim(TrelloWorld):
         board = self.boards[req.params.get("id") or req.query.get("idBoard", "")]
         if "name" not in req.query or "color" not in req.query:
             return Response(400, "invalid value for name")
-        label = {
-            "id": _hex_id(self.rng, self.now),
-            "idBoard": board.id,
-            "name": req.query["name"],
-            "color": req.query["color"] or None,
-        }
-        board.labels.append(label)
-        self._tick(None, board)
+        label = self.create_label(board.id, req.query["name"], req.query["color"] or None, by=ME_ID)
         self.mutations.append(("create_label", board.id, label["name"]))
         return Response(200, dict(label))
 
@@ -290,41 +294,104 @@ class TrelloSim(TrelloWorld):
     def _put_card(self, req: Request) -> Response:
         board, card = self.card(req.params["id"])
         q = req.query
+        changes: dict[str, Any] = {}
         if "idList" in q:
             if q["idList"] not in {lst["id"] for lst in board.lists}:
                 return Response(400, "invalid value for idList")
-            card["idList"] = q["idList"]
-            self.mutations.append(("move", card["id"], q["idList"]))
+            changes["idList"] = q["idList"]
         for flag in ("dueComplete", "closed"):
             if flag in q:
                 if q[flag] not in ("true", "false"):
                     return Response(400, f"invalid value for {flag}")
-                card[flag] = q[flag] == "true"
+                changes[flag] = q[flag] == "true"
+        self.update_card(card["id"], by=ME_ID, **changes)
+        if "idList" in changes:
+            self.mutations.append(("move", card["id"], changes["idList"]))
+        for flag in ("dueComplete", "closed"):
+            if flag in changes:
                 self.mutations.append((f"set_{flag}", card["id"], card[flag]))
-        self._tick(card, board)
         return Response(200, self._card_view(board, card, None, False, False))
 
+    # ``since``/``before``: an action id (24 hex digits) or a date
+    _ACTION_ID = re.compile(r"^[0-9a-f]{24}$")
+
+    @classmethod
+    def _bound(cls, value: str | None) -> tuple[str, Any] | None:
+        if value is None:
+            return None
+        if cls._ACTION_ID.match(value):
+            return ("id", value)
+        try:
+            return ("date", datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            raise _BadRequest(f"invalid value for {value!r}") from None
+
+    @staticmethod
+    def _action_date(action: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(str(action["date"]).replace("Z", "+00:00"))
+
+    def _actions_view(self, actions: list[dict[str, Any]], req: Request) -> Response:
+        """Filter, bound, page and shape a log (oldest first) the way Trello's action routes do."""
+        q = req.query
+        try:
+            limit = float(q.get("limit", "50"))
+            page = float(q.get("page", "0"))
+        except ValueError:
+            return Response(400, "invalid value for limit")
+        if not 0 <= limit <= 1000 or limit != int(limit):
+            return Response(400, "invalid value for limit")
+        try:
+            since, before = self._bound(q.get("since")), self._bound(q.get("before"))
+        except _BadRequest as exc:
+            return Response(400, str(exc))
+        wanted = {t for t in q.get("filter", "all").replace(" ", "").split(",") if t}
+        out = []
+        for a in reversed(actions):
+            if "all" not in wanted and a["type"] not in wanted:
+                continue
+            if since is not None and (
+                a["id"] <= since[1] if since[0] == "id" else self._action_date(a) < since[1]
+            ):
+                continue
+            if before is not None and (
+                a["id"] >= before[1] if before[0] == "id" else self._action_date(a) >= before[1]
+            ):
+                continue
+            view = json.loads(json.dumps(a))
+            if q.get("memberCreator") == "false":
+                view.pop("memberCreator", None)
+            if q.get("member") != "false" and "idMember" in a["data"]:
+                view["member"] = self._member_ref(a["data"]["idMember"])
+            out.append(view)
+        n = int(limit)
+        return Response(200, out[int(page) * n : int(page) * n + n])
+
+    def _board_actions(self, req: Request) -> Response:
+        return self._actions_view(self.boards[req.params["id"]].actions, req)
+
     def _card_actions(self, req: Request) -> Response:
-        _, card = self.card(req.params["id"])
+        board, card = self.card(req.params["id"])
         wanted = set(req.query.get("filter", "commentCard,updateCard:idList").replace(" ", "").split(","))
-        acts = [a for a in reversed(self.comments.get(card["id"], [])) if a["type"] in wanted]
-        page = int(float(req.query.get("page", "0")))
-        return Response(200, acts[page * 50 : page * 50 + 50])
+
+        def listed(a: dict[str, Any]) -> bool:
+            if (a["data"].get("card") or {}).get("id") != card["id"]:
+                return False
+            # ``updateCard:idList``: the updateCard actions that changed that field
+            changed = a["data"].get("old") or {}
+            return a["type"] in wanted or any(w == f"{a['type']}:{k}" for w in wanted for k in changed)
+
+        log = [a for a in board.actions if listed(a)]
+        # /cards/{id}/actions pages by 50 and takes no limit
+        query = {k: v for k, v in req.query.items() if k not in ("filter", "limit")}
+        return self._actions_view(log, Request(req.method, req.path, query, req.headers, req.body))
 
     def _comment(self, req: Request) -> Response:
-        board, card = self.card(req.params["id"])
+        _, card = self.card(req.params["id"])
         text = req.query.get("text")
         if not text:
             return Response(400, "invalid value for text")
-        action = {
-            "id": _hex_id(self.rng, self.now),
-            "type": "commentCard",
-            "date": _iso(self.now),
-            "idMemberCreator": ME_ID,
-            "data": {"text": text, "card": {"id": card["id"]}, "board": {"id": board.id}},
-        }
+        action = self.comment(card["id"], text, by=ME_ID)
         self.comments.setdefault(card["id"], []).append(action)
-        self._tick(card, board)
         self.mutations.append(("comment", card["id"], text))
         return Response(200, action)
 
@@ -335,8 +402,7 @@ class TrelloSim(TrelloWorld):
             return Response(400, "invalid value for value")
         if value in card["idLabels"]:
             return Response(400, "that label is already on the card")
-        card["idLabels"].append(value)
-        self._tick(card, board)
+        self.add_label(card["id"], value, by=ME_ID)
         self.mutations.append(("add_label", card["id"], self._label_name(board, value)))
         return Response(200, list(card["idLabels"]))
 
@@ -345,8 +411,7 @@ class TrelloSim(TrelloWorld):
         value = req.params["idLabel"]
         if value not in card["idLabels"]:
             return Response(404, "The requested resource was not found.")
-        card["idLabels"].remove(value)
-        self._tick(card, board)
+        self.remove_label(card["id"], value, by=ME_ID)
         self.mutations.append(("remove_label", card["id"], self._label_name(board, value)))
         return Response(200, {"_value": None})
 
@@ -359,19 +424,14 @@ class TrelloSim(TrelloWorld):
         fid = req.params["idCustomField"]
         definition = next(f for f in board.custom_fields if f["id"] == fid)
         body = req.json() or {}
-        items = [i for i in card["customFieldItems"] if i["idCustomField"] != fid]
-        item: dict[str, Any] = {
-            "id": _hex_id(self.rng, self.now),
-            "idCustomField": fid,
-            "idModel": card["id"],
-            "modelType": "card",
-        }
         if "idValue" in body:
-            item["idValue"] = body["idValue"]
+            item = self.set_field(card["id"], fid, id_value=body["idValue"] or None, by=ME_ID)
         else:
-            item["value"] = {k: str(v) for k, v in (body.get("value") or {}).items()}
-        items.append(item)
-        card["customFieldItems"] = items
-        self._tick(card, board)
+            value = {k: str(v) for k, v in (body.get("value") or {}).items()}
+            item = self.set_field(card["id"], fid, value=value or None, by=ME_ID)
         self.mutations.append(("set_field", card["id"], definition["name"], body))
         return Response(200, item)
+
+
+class _BadRequest(Exception):
+    pass

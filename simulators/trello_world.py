@@ -1,7 +1,7 @@
 """The generated Trello world behind :class:`simulators.trello.TrelloSim`: ids, constants, boards
 with lists / labels / members / custom fields, cards with checklists, the ground truth of a full
-pull (``expected_tasks``) and the test mutators (``touch``, ``move``, ``delete_card``,
-``archive_list``). Deterministic from ``seed`` and sizes. The HTTP routes live in ``trello.py``.
+pull (``expected_tasks``). Deterministic from ``seed`` and sizes. The action log and the test
+mutators live in ``trello_log.py``, the HTTP routes in ``trello.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,18 +42,29 @@ TITLES_EN = ("Send proposal", "Follow up call", "Prepare demo", "Negotiate contr
 TITLES_ZH = ("发送报价", "电话回访", "准备演示", "合同谈判", "项目启动会")
 COLORS = ("green", "yellow", "orange", "red", "purple", "blue")
 NESTED_ACTIONS_CARD_LIMIT = 1000
+ACTION_MACHINE = "a1c7100000"  # the fixed middle of the simulator's action ids
+BOT = {"id": ME_ID, "fullName": "Sales Bot", "username": "salesbot"}  # the token's member (pushes)
 
 
 def minimum_requests(
-    boards: int, *, changed: int | None = None, listed_ids: int | None = None, organizations: int = 0
+    boards: int,
+    *,
+    changed: int | None = None,
+    whole: int = 0,
+    listed_ids: int | None = None,
+    organizations: int = 0,
 ) -> int:
     """Requests a sync of ``boards`` boards needs (the connector's documented formula).
 
-    Listing: 1 (+1 per organisation) for ``boards: all``, ``ceil(ids/10)`` batches for listed ids;
-    then one ``GET /boards/{id}`` per changed board (``changed=None``: a full sync, all boards).
+    Listing: 1 (+1 per organisation) for ``boards: all``, ``ceil(ids/10)`` batches for listed ids.
+    ``changed=None``: a full sync, one ``GET /boards/{id}`` per board. Otherwise ``changed`` boards
+    have their action log read, 10 to a ``GET /batch`` (``ceil(changed/10)``), and ``whole`` boards
+    are read whole (a changed board without a snapshot yet, or one whose actions cannot be applied:
+    counted in both when its log was read first).
     """
     listing = math.ceil(listed_ids / 10) if listed_ids is not None else 1
-    return listing + organizations + (boards if changed is None else changed)
+    per_board = boards if changed is None else math.ceil(changed / 10) + whole
+    return listing + organizations + per_board
 
 
 def _hex_id(rng: random.Random, when: datetime) -> str:
@@ -77,6 +88,7 @@ class Board:
     custom_fields: list[dict[str, Any]]
     cards: dict[str, dict[str, Any]]
     checklists: list[dict[str, Any]]
+    actions: list[dict[str, Any]] = field(default_factory=list)  # oldest first
 
     def summary(self, fields: list[str] | None) -> dict[str, Any]:
         full = {
@@ -110,6 +122,7 @@ class TrelloWorld:
         self.key, self.token = key, token
         self.rng = random.Random(seed)
         self.now = EPOCH
+        self._action_seq = 0
         self.mutations: list[tuple[Any, ...]] = []
         # every request as received (method, path, query, body): for spec validation in tests
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
@@ -302,14 +315,7 @@ class TrelloWorld:
             "pos": c,
         }
 
-    # -- ground truth and mutators for tests ----------------------------------------------------
-    def _tick(self, card: dict[str, Any] | None, board: Board) -> None:
-        self.now += timedelta(seconds=1)
-        stamp = _iso(self.now)
-        if card is not None:
-            card["dateLastActivity"] = stamp
-        board.activity = self.now
-
+    # -- ground truth ---------------------------------------------------------
     def card(self, card_id: str) -> tuple[Board, dict[str, Any]]:
         for board in self.boards.values():
             if card_id in board.cards:
@@ -328,34 +334,3 @@ class TrelloWorld:
                     "closed_list": card["idList"] in closed_lists,
                 }
         return out
-
-    def touch(self, card_id: str, name: str | None = None) -> None:
-        with self._lock:
-            board, card = self.card(card_id)
-            if name is not None:
-                card["name"] = name
-            self._tick(card, board)
-
-    def delete_card(self, card_id: str) -> None:
-        with self._lock:
-            board, _ = self.card(card_id)
-            del board.cards[card_id]
-            board.checklists = [c for c in board.checklists if c["idCard"] != card_id]
-            self.deleted.add(card_id)
-            self._tick(None, board)
-
-    delete = delete_card
-
-    def move(self, card_id: str, list_name: str) -> None:
-        with self._lock:
-            board, card = self.card(card_id)
-            card["idList"] = next(lst["id"] for lst in board.lists if lst["name"] == list_name)
-            self._tick(card, board)
-
-    def archive_list(self, board_id: str, list_name: str) -> None:
-        with self._lock:
-            board = self.boards[board_id]
-            for lst in board.lists:
-                if lst["name"] == list_name:
-                    lst["closed"] = True
-            self._tick(None, board)

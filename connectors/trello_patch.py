@@ -1,0 +1,316 @@
+"""A Trello board snapshot, patched with the board's action log. Pure: no I/O, no clock.
+
+The connector keeps each board's last whole read (``GET /boards/{id}`` with cards, lists, labels,
+members, checklists and custom-field definitions nested) as a snapshot, stored with the board's
+cursor. When the board changed, it reads the board's actions since the cursor's watermark and
+:func:`apply_actions` replays them on the snapshot, oldest first, when every one has an effect that
+is known exactly on what the snapshot holds:
+
+=============================  =====================================================================
+action                         effect on the snapshot
+=============================  =====================================================================
+``updateCard``                 ``data.old`` names the changed fields, ``data.card`` has their new
+                               values: ``name``, ``idList`` (to a list the board has), ``closed``,
+                               ``due``, ``dueComplete``, ``start``; ``desc``, ``pos`` and
+                               ``dueReminder`` are not kept (activity only)
+``addMemberToCard`` / remove   ``data.idMember`` added to / removed from ``idMembers``
+``addLabelToCard`` / remove    ``data.label.id`` (a label the board has) added to / removed from
+                               ``idLabels``
+``updateCustomFieldItem``      ``data.customFieldItem`` (of a field the board defines) replaces the
+                               card's item of that field; an empty one removes it
+``updateCheckItemStateOnCard`` ``data.checkItem.state`` of that item of the card's checklist
+``commentCard``                activity only
+``deleteCard``                 the card and its checklists leave the snapshot; its id is reported
+=============================  =====================================================================
+
+Every applied action sets its card's ``dateLastActivity`` to the action's date, and the board's to
+the newest action's. After a whole read the log is asked ``since`` the body's ``dateLastActivity``
+(a date: Trello may deliver the actions of that very instant again; they are in the body already
+and skipped); after a patch, since the newest applied action's id. Replaying is idempotent anyway
+(each action sets values, adds to or removes from a set).
+
+Anything else raises :class:`CannotPatch` and the connector reads the board whole, as before:
+any other action type (``createCard``, ``copyCard``, ``moveCardToBoard``/``FromBoard``, list, label,
+board, custom-field-definition and checklist-structure changes, ...), an action on a card the
+snapshot does not hold, a value of an unexpected type, a full page of :data:`ACTIONS_LIMIT` actions
+(there may be more), no action at all or a newest action older than the board's listed
+``dateLastActivity`` (something changed that the log does not show), and a snapshot that is
+missing, corrupt, of another format or not the one of the cursor. A patched snapshot is therefore
+what a whole read would have returned, for every field the connector reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from mapping.trello import parse_instant
+
+# Format of the stored body: header line (format, space, the tag the cursor carries), then JSON.
+SNAPSHOT_FORMAT: Final = b"trello-board/1"
+NESTED: Final = ("cards", "lists", "labels", "members", "checklists", "customFields")
+ACTIONS_LIMIT: Final = 1000  # the most GET /boards/{id}/actions returns at once
+
+UPDATE_APPLIED: Final = ("name", "idList", "closed", "due", "dueComplete", "start")
+UPDATE_NOT_KEPT: Final = frozenset({"desc", "pos", "dueReminder"})
+_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "name": (str,),
+    "idList": (str,),
+    "closed": (bool,),
+    "dueComplete": (bool,),
+    "due": (str, type(None)),
+    "start": (str, type(None)),
+}
+
+
+class CannotPatch(Exception):
+    """The snapshot cannot be brought up to date from these actions: read the board whole."""
+
+
+@dataclass
+class Patch:
+    """What :func:`apply_actions` changed in the snapshot."""
+
+    changed: list[str] = field(default_factory=list)  # cards whose record changed, still on the board
+    deleted: list[str] = field(default_factory=list)  # cards a deleteCard removed
+    watermark: str = ""  # id of the newest action: the next read starts after it
+    activity: str = ""  # the board's dateLastActivity now (the newest action's date)
+    actions: int = 0  # actions applied (repeated ones counted once)
+
+
+def encode_snapshot(board: Mapping[str, Any], tag: str) -> bytes:
+    """The stored body of a board (with its nested resources); ``tag`` ties it to one cursor."""
+    return SNAPSHOT_FORMAT + b" " + tag.encode("ascii") + b"\n" + orjson.dumps(board)
+
+
+def decode_snapshot(body: bytes | None, tag: object) -> dict[str, Any]:
+    """The board of a stored body; CannotPatch when missing, corrupt, of another format or tag."""
+    if body is None:
+        raise CannotPatch("no snapshot stored")
+    header, sep, payload = body.partition(b"\n")
+    fmt, _, got = header.partition(b" ")
+    if not sep or fmt != SNAPSHOT_FORMAT:
+        raise CannotPatch(f"snapshot format {fmt[:40]!r} is not {SNAPSHOT_FORMAT!r}")
+    if not isinstance(tag, str) or got != tag.encode("ascii", "replace"):
+        raise CannotPatch("snapshot is not the one of the cursor")
+    try:
+        board = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise CannotPatch("snapshot does not parse") from None
+    if not isinstance(board, dict) or not all(isinstance(board.get(k), list) for k in NESTED):
+        raise CannotPatch("snapshot is not a board with its nested resources")
+    return board
+
+
+def _instant(value: Any, what: str) -> datetime:
+    parsed = parse_instant(value)
+    if parsed is None:
+        raise CannotPatch(f"{what} has no readable date ({value!r})")
+    return parsed
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CannotPatch(f"{what} is not an object")
+    return value
+
+
+def _id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise CannotPatch(f"{what} has no id")
+    return value
+
+
+class _Board:
+    """Indexes over the snapshot being patched (the lists inside ``board`` are edited in place)."""
+
+    def __init__(self, board: dict[str, Any]) -> None:
+        self.board = board
+        self.cards: dict[str, dict[str, Any]] = {
+            c["id"]: c for c in board["cards"] if isinstance(c, dict) and isinstance(c.get("id"), str)
+        }
+        self.lists = {x.get("id") for x in board["lists"] if isinstance(x, dict)}
+        self.labels = {x.get("id") for x in board["labels"] if isinstance(x, dict)}
+        self.fields = {x.get("id") for x in board["customFields"] if isinstance(x, dict)}
+        self.gone: set[str] = set()
+
+    def delete(self, card_id: str) -> None:
+        self.cards.pop(card_id, None)
+        self.gone.add(card_id)
+
+    def finish(self) -> None:
+        if self.gone:
+            b = self.board
+            b["cards"] = [c for c in b["cards"] if not (isinstance(c, dict) and c.get("id") in self.gone)]
+            b["checklists"] = [
+                c for c in b["checklists"] if not (isinstance(c, dict) and c.get("idCard") in self.gone)
+            ]
+
+
+def apply_actions(
+    board: dict[str, Any], actions: list[Any], listed: str | None, covered: str | None = None
+) -> Patch:
+    """Replay ``actions`` (as ``GET /boards/{id}/actions`` returns them, newest first) on ``board``
+    (a decoded snapshot, edited in place) whose ``dateLastActivity`` was listed as ``listed``.
+
+    ``covered``: the instant of a whole read's body (its ``dateLastActivity``), when the actions
+    were asked ``since`` that date: the body already holds every action up to that instant, which an
+    inclusive ``since`` delivers again; they are skipped, whatever their type.
+
+    Raises CannotPatch (the board is then left half-patched: discard it) when the actions do not
+    say exactly what changed; see the module docstring.
+    """
+    if len(actions) >= ACTIONS_LIMIT:
+        raise CannotPatch(f"{len(actions)} actions: a full page, there may be more")
+    floor = None if covered is None else _instant(covered, "the snapshot")
+    unique: dict[str, dict[str, Any]] = {}
+    for action in actions:
+        a = _dict(action, "an action")
+        if floor is not None and _instant(a.get("date"), "an action") <= floor:
+            continue
+        unique[_id(a.get("id"), "an action")] = a
+    if not unique:
+        raise CannotPatch("the board's activity moved but it has no action since the watermark")
+    ordered = [unique[k] for k in sorted(unique)]  # ids are time-ordered: oldest first
+    newest = ordered[-1]
+    newest_at = _instant(newest.get("date"), "the newest action")
+    if listed is None:
+        raise CannotPatch("the board's listed activity is unknown")
+    if newest_at < _instant(listed, "the board's listed activity"):
+        raise CannotPatch("the board changed after its newest action (a change the log does not show)")
+    state = _Board(board)
+    deleted_later = {
+        _id(_dict(_dict(a.get("data"), "action data").get("card"), "data.card").get("id"), "data.card")
+        for a in ordered
+        if a.get("type") == "deleteCard"
+    }
+    patch = Patch(watermark=newest["id"], activity=str(newest["date"]), actions=len(ordered))
+    changed: dict[str, None] = {}
+    for a in ordered:
+        kind = a.get("type")
+        data = _dict(a.get("data"), f"{kind} data")
+        card_id = _id(_dict(data.get("card"), f"{kind} data.card").get("id"), f"{kind} data.card")
+        card = state.cards.get(card_id)
+        if kind == "deleteCard":
+            if card is not None:
+                state.delete(card_id)
+                changed.pop(card_id, None)
+                patch.deleted.append(card_id)
+            continue
+        if kind not in _APPLY:
+            raise CannotPatch(f"{kind} cannot be applied to a snapshot")
+        if card is None:
+            if card_id in deleted_later or card_id in state.gone:
+                continue  # deleted by an action of this same read: nothing of it is kept
+            raise CannotPatch(f"{kind} on card {card_id}, which the snapshot does not hold")
+        _instant(a.get("date"), str(kind))
+        _APPLY[str(kind)](state, card, data)
+        card["dateLastActivity"] = a["date"]
+        changed[card_id] = None
+    state.finish()
+    board["dateLastActivity"] = patch.activity
+    patch.changed = [c for c in changed if c in state.cards]
+    return patch
+
+
+def _update_card(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    old = _dict(data.get("old"), "updateCard data.old")
+    new = _dict(data.get("card"), "updateCard data.card")
+    unknown = set(old) - set(UPDATE_APPLIED) - UPDATE_NOT_KEPT
+    if unknown:
+        raise CannotPatch(f"updateCard of {sorted(unknown)}")
+    for key in UPDATE_APPLIED:
+        if key not in old:
+            continue
+        if key not in new or not isinstance(new[key], _TYPES[key]):
+            raise CannotPatch(f"updateCard of {key} without a readable new value")
+        if key == "idList" and new[key] not in state.lists:
+            raise CannotPatch("updateCard to a list the snapshot does not hold")
+        card[key] = new[key]
+
+
+def _add_member(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    member = _id(data.get("idMember") or (data.get("member") or {}).get("id"), "the member")
+    ids = list(card.get("idMembers") or [])
+    if member not in ids:
+        card["idMembers"] = [*ids, member]
+
+
+def _remove_member(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    member = _id(data.get("idMember") or (data.get("member") or {}).get("id"), "the member")
+    card["idMembers"] = [m for m in card.get("idMembers") or [] if m != member]
+
+
+def _add_label(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    label = _id(_dict(data.get("label"), "data.label").get("id"), "the label")
+    if label not in state.labels:
+        raise CannotPatch("addLabelToCard of a label the snapshot does not hold")
+    ids = list(card.get("idLabels") or [])
+    if label not in ids:
+        card["idLabels"] = [*ids, label]
+
+
+def _remove_label(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    label = _id(_dict(data.get("label"), "data.label").get("id"), "the label")
+    card["idLabels"] = [x for x in card.get("idLabels") or [] if x != label]
+
+
+def _custom_field_item(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    item = _dict(data.get("customFieldItem"), "data.customFieldItem")
+    field_id = _id(item.get("idCustomField"), "the custom field")
+    if field_id not in state.fields:
+        raise CannotPatch("updateCustomFieldItem of a field the snapshot does not define")
+    new: dict[str, Any] | None = None
+    base = {"id": item.get("id"), "idCustomField": field_id, "idModel": card["id"], "modelType": "card"}
+    if item.get("idValue"):
+        new = {**base, "idValue": _id(item["idValue"], "the option")}
+    elif item.get("value"):
+        new = {**base, "value": _dict(item["value"], "customFieldItem.value")}
+    items = [i for i in card.get("customFieldItems") or [] if isinstance(i, dict)]
+    at = next((n for n, i in enumerate(items) if i.get("idCustomField") == field_id), None)
+    if new is None:
+        if at is not None:
+            del items[at]
+    elif at is None:
+        items.append(new)
+    else:
+        items[at] = new
+    card["customFieldItems"] = items
+
+
+def _check_item_state(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    checklist_id = _id(_dict(data.get("checklist"), "data.checklist").get("id"), "the checklist")
+    item = _dict(data.get("checkItem"), "data.checkItem")
+    item_id, value = _id(item.get("id"), "the check item"), item.get("state")
+    if value not in ("complete", "incomplete"):
+        raise CannotPatch(f"check item state {value!r}")
+    for checklist in state.board["checklists"]:
+        if isinstance(checklist, dict) and checklist.get("id") == checklist_id:
+            if checklist.get("idCard") != card["id"]:
+                break
+            for ci in checklist.get("checkItems") or []:
+                if isinstance(ci, dict) and ci.get("id") == item_id:
+                    ci["state"] = value
+                    return
+            break
+    raise CannotPatch("updateCheckItemStateOnCard of an item the snapshot does not hold")
+
+
+def _activity_only(state: _Board, card: dict[str, Any], data: dict[str, Any]) -> None:
+    return None
+
+
+_APPLY: Final = {
+    "updateCard": _update_card,
+    "addMemberToCard": _add_member,
+    "removeMemberFromCard": _remove_member,
+    "addLabelToCard": _add_label,
+    "removeLabelFromCard": _remove_label,
+    "updateCustomFieldItem": _custom_field_item,
+    "updateCheckItemStateOnCard": _check_item_state,
+    "commentCard": _activity_only,
+}

@@ -1,0 +1,237 @@
+"""connectors.trello_patch: a board snapshot patched with Trello actions (pure; fixtures only)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.trello_patch import (
+    ACTIONS_LIMIT,
+    CannotPatch,
+    apply_actions,
+    decode_snapshot,
+    encode_snapshot,
+)
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
+BOARD = json.loads((FIXTURES / "board_nested.json").read_text(encoding="utf-8"))
+LISTED = "2026-11-21T00:00:01.000Z"  # the board's listed activity: the first action's date
+C1, C2, C3 = "5f10000000000000000000c1", "5f10000000000000000000c2", "5f10000000000000000000c3"
+DOING, DONE, PARKED = "5f00000000000000000000a2", "5f00000000000000000000a3", "5f00000000000000000000a9"
+HOT, POLICY = "5f00000000000000000000d1", "5f00000000000000000000d2"
+CUSTOMER, DEAL, STAGE = "5f00000000000000000000f1", "5f00000000000000000000f2", "5f00000000000000000000f3"
+M1, M2 = "5c00000000000000000000b1", "5c00000000000000000000b2"
+
+
+def board() -> dict[str, Any]:
+    return copy.deepcopy(BOARD)
+
+
+def act(n: int, kind: str, card: str, **data: Any) -> dict[str, Any]:
+    """An action in Trello's shape, the ``n``-th second after midnight on Nov 21 (ids time-ordered)."""
+    return {
+        "id": f"{0x69DEB880 + n:08x}a1c7100000{n:06x}",
+        "idMemberCreator": M1,
+        "type": kind,
+        "date": f"2026-11-21T00:00:{n:02d}.000Z",
+        "data": {"card": {"id": card, "name": "x", "idShort": 1, "shortLink": card[-8:]}, **data},
+    }
+
+
+def listed(actions: list[dict[str, Any]]) -> str:
+    """The board's activity as listed: its newest action's date."""
+    return max(a["date"] for a in actions)
+
+
+def card(b: dict[str, Any], card_id: str) -> dict[str, Any]:
+    return next(c for c in b["cards"] if c["id"] == card_id)
+
+
+def update(n: int, card_id: str, old: dict[str, Any], **new: Any) -> dict[str, Any]:
+    a = act(n, "updateCard", card_id, old=old)
+    a["data"]["card"].update(new)
+    return a
+
+
+# -- what each action does ----------------------------------------------------------------------------
+APPLIED = [
+    ("rename", [update(1, C1, {"name": "Send proposal"}, name="Send the proposal")], C1, {"name": "Send the proposal"}),
+    ("move", [update(1, C2, {"idList": "5f00000000000000000000a1"}, idList=DONE)], C2, {"idList": DONE}),
+    ("to-archived-list", [update(1, C2, {"idList": "x"}, idList=PARKED)], C2, {"idList": PARKED}),
+    ("archive", [update(1, C1, {"closed": False}, closed=True)], C1, {"closed": True}),
+    ("due-removed", [update(1, C1, {"due": "2026-12-01T16:30:00.000Z"}, due=None)], C1, {"due": None}),
+    ("due-and-complete", [update(1, C3, {"due": "x", "dueComplete": False}, due="2026-12-02T01:00:00.000Z",
+                                 dueComplete=True)], C3, {"due": "2026-12-02T01:00:00.000Z", "dueComplete": True}),
+    ("start", [update(1, C2, {"start": None}, start="2026-11-25T01:00:00.000Z")], C2,
+     {"start": "2026-11-25T01:00:00.000Z"}),
+    ("description-only", [update(1, C2, {"desc": ""}, desc="more words")], C2, {}),
+    ("member-added", [act(1, "addMemberToCard", C2, idMember=M2)], C2, {"idMembers": [M2]}),
+    ("member-removed", [act(1, "removeMemberFromCard", C1, idMember=M1)], C1, {"idMembers": [M2]}),
+    ("member-added-twice", [act(1, "addMemberToCard", C1, idMember=M1)], C1, {"idMembers": [M1, M2]}),
+    ("label-added", [act(1, "addLabelToCard", C2, label={"id": POLICY, "name": "p", "color": "orange"})], C2,
+     {"idLabels": [POLICY]}),
+    ("label-removed", [act(1, "removeLabelFromCard", C1, label={"id": HOT})], C1,
+     {"idLabels": ["5f00000000000000000000d3"]}),
+    ("field-replaced-in-place", [act(1, "updateCustomFieldItem", C2, customFieldItem={
+        "id": "i9", "idCustomField": CUSTOMER, "idModel": C2, "modelType": "card", "value": {"text": "腾讯"}})],
+     C2, {"customFieldItems": [{"id": "i9", "idCustomField": CUSTOMER, "idModel": C2, "modelType": "card",
+                                "value": {"text": "腾讯"}}]}),
+    ("field-dropdown-added", [act(1, "updateCustomFieldItem", C3, customFieldItem={
+        "id": "i8", "idCustomField": STAGE, "idValue": "5f00000000000000000000c8"})],
+     C3, {"customFieldItems": [{"id": "i8", "idCustomField": STAGE, "idModel": C3, "modelType": "card",
+                                "idValue": "5f00000000000000000000c8"}]}),
+    ("field-cleared", [act(1, "updateCustomFieldItem", C2, customFieldItem={
+        "id": "i7", "idCustomField": CUSTOMER, "value": None})], C2, {"customFieldItems": []}),
+    ("comment", [act(1, "commentCard", C3, text="called them")], C3, {}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("actions", "card_id", "changes"), [a[1:] for a in APPLIED], ids=[a[0] for a in APPLIED]
+)
+def test_each_applied_action_sets_exactly_its_fields_and_the_activity(
+    actions: list[dict[str, Any]], card_id: str, changes: dict[str, Any]
+) -> None:
+    b = board()
+    want = copy.deepcopy(card(b, card_id))
+    want.update(changes, dateLastActivity=actions[-1]["date"])
+    patch = apply_actions(b, actions, LISTED)
+    assert card(b, card_id) == want
+    others = [c for c in b["cards"] if c["id"] != card_id]
+    assert others == [c for c in BOARD["cards"] if c["id"] != card_id]
+    assert patch.changed == [card_id] and patch.deleted == []
+    assert (
+        patch.watermark == actions[-1]["id"]
+        and b["dateLastActivity"] == patch.activity == actions[-1]["date"]
+    )
+
+
+def test_check_item_state() -> None:
+    b = board()
+    a = act(1, "updateCheckItemStateOnCard", C1, checklist={"id": "5f00000000000000000000e1"},
+            checkItem={"id": "5f0000000000000000000e12", "state": "complete"})  # fmt: skip
+    apply_actions(b, [a], LISTED)
+    items = b["checklists"][0]["checkItems"]
+    assert [i["state"] for i in items] == ["complete", "complete"]
+
+
+def test_delete_removes_the_card_and_its_checklists_and_skips_its_earlier_actions() -> None:
+    b = board()
+    actions = [
+        update(1, C1, {"name": "a"}, name="b"),
+        act(2, "deleteCard", C1),
+        update(3, C2, {"name": "a"}, name="c"),
+    ]
+    patch = apply_actions(b, list(reversed(actions)), listed(actions))  # Trello: newest first
+    assert C1 not in {c["id"] for c in b["cards"]} and b["checklists"] == []
+    assert patch.deleted == [C1] and patch.changed == [C2] and len(b["cards"]) == len(BOARD["cards"]) - 1
+
+
+def test_replaying_is_idempotent_and_order_free() -> None:
+    rng = random.Random(3)
+    actions = [
+        update(1, C1, {"idList": DOING}, idList=DONE),
+        act(2, "addLabelToCard", C2, label={"id": HOT}),
+        act(3, "removeMemberFromCard", C1, idMember=M2),
+        act(4, "updateCustomFieldItem", C1, customFieldItem={"id": "z", "idCustomField": DEAL, "value": {"number": "9"}}),
+        update(5, C1, {"idList": DONE}, idList=DOING),
+        act(6, "deleteCard", C3),
+        act(7, "addLabelToCard", C2, label={"id": HOT}),
+    ]  # fmt: skip
+    once = board()
+    first = apply_actions(once, actions, listed(actions))
+    shuffled = board()
+    apply_actions(shuffled, rng.sample(actions, len(actions)), listed(actions))
+    twice = copy.deepcopy(once)
+    again = apply_actions(twice, actions, listed(actions))  # delivered again: nothing more changes
+    assert once == shuffled == twice
+    assert card(once, C1)["idList"] == DOING and card(once, C2)["idLabels"] == [HOT]
+    assert first.deleted == [C3] and again.deleted == []
+
+
+def test_actions_a_whole_read_already_holds_are_skipped_whatever_their_type() -> None:
+    """After a whole read the log is read ``since`` its instant: Trello gives that instant's
+    actions again, and they may be of any type (here one that could not be applied)."""
+    b = board()
+    at_read = act(1, "createCard", "5f10000000000000000000c9")
+    later = update(2, C2, {"name": "a"}, name="b")
+    patch = apply_actions(b, [later, at_read], later["date"], covered=at_read["date"])
+    assert patch.changed == [C2] and patch.actions == 1
+    with pytest.raises(CannotPatch, match="createCard"):
+        apply_actions(board(), [later, at_read], LISTED)
+    with pytest.raises(CannotPatch, match="no action since"):
+        apply_actions(board(), [at_read], LISTED, covered=at_read["date"])
+
+
+# -- what makes it read the board whole ---------------------------------------------------------------
+CANNOT = [
+    ("create-card", [act(1, "createCard", "5f10000000000000000000c9")], "createCard cannot"),
+    ("copy-card", [act(1, "copyCard", "5f10000000000000000000c9")], "copyCard cannot"),
+    ("moved-in", [act(1, "moveCardToBoard", C1)], "moveCardToBoard cannot"),
+    ("moved-out", [act(1, "moveCardFromBoard", C1)], "moveCardFromBoard cannot"),
+    ("list-archived", [act(1, "updateList", C1)], "updateList cannot"),
+    ("checklist-added", [act(1, "addChecklistToCard", C1)], "addChecklistToCard cannot"),
+    ("check-item-created", [act(1, "createCheckItem", C1)], "createCheckItem cannot"),
+    ("card-to-other-board", [update(1, C1, {"idBoard": "b"}, idBoard="c")], "updateCard of \\['idBoard'\\]"),
+    ("unknown-list", [update(1, C1, {"idList": DOING}, idList="5f00000000000000000000ff")], "list the snapshot"),
+    ("no-new-value", [update(1, C1, {"due": None})], "without a readable new value"),
+    ("wrong-type", [update(1, C1, {"closed": False}, closed="yes")], "without a readable new value"),
+    ("unknown-label", [act(1, "addLabelToCard", C1, label={"id": "5f00000000000000000000dd"})], "label"),
+    ("unknown-field", [act(1, "updateCustomFieldItem", C1, customFieldItem={"idCustomField": "f", "value": {}})],
+     "field"),
+    ("unknown-check-item", [act(1, "updateCheckItemStateOnCard", C1, checklist={"id": "5f00000000000000000000e1"},
+                                checkItem={"id": "nope", "state": "complete"})], "item the snapshot"),
+    ("check-item-of-another-card", [act(1, "updateCheckItemStateOnCard", C2,
+                                        checklist={"id": "5f00000000000000000000e1"},
+                                        checkItem={"id": "5f0000000000000000000e12", "state": "complete"})],
+     "item the snapshot"),
+    ("unknown-card", [update(1, "5f10000000000000000000ff", {"name": "a"}, name="b")], "does not hold"),
+    ("no-date", [{**act(1, "commentCard", C1), "date": None}], "no readable date"),
+    ("no-action", [], "no action since"),
+    ("a-full-page", [act(1, "commentCard", C1)] * ACTIONS_LIMIT, "a full page"),
+    ("silent-change-after", [act(1, "commentCard", C1)], "board changed after its newest action"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("actions", "reason"), [c[1:] for c in CANNOT], ids=[c[0] for c in CANNOT])
+def test_what_cannot_be_applied_exactly_reads_the_board_whole(actions: list[Any], reason: str) -> None:
+    listed = "2026-11-21T00:00:05.000Z" if reason.startswith("board changed") else "2026-11-21T00:00:01.000Z"
+    with pytest.raises(CannotPatch, match=reason):
+        apply_actions(board(), actions, listed)
+
+
+def test_an_unknown_listed_activity_cannot_be_checked() -> None:
+    with pytest.raises(CannotPatch, match="listed activity is unknown"):
+        apply_actions(board(), [act(1, "commentCard", C1)], None)
+
+
+# -- the stored body ---------------------------------------------------------------------------------
+def test_snapshot_round_trip_and_tag() -> None:
+    body = encode_snapshot(BOARD, "0123456789abcdef")
+    assert body.startswith(b"trello-board/1 0123456789abcdef\n")
+    assert decode_snapshot(body, "0123456789abcdef") == BOARD
+
+
+@pytest.mark.parametrize(
+    ("body", "tag", "reason"),
+    [
+        (None, "t", "no snapshot stored"),
+        (b"trello-board/0 t\n{}", "t", "format"),
+        (b"garbage without a header line", "t", "format"),
+        (encode_snapshot(BOARD, "other"), "t", "not the one of the cursor"),
+        (encode_snapshot(BOARD, "t"), None, "not the one of the cursor"),
+        (b"trello-board/1 t\n{not json", "t", "does not parse"),
+        (b'trello-board/1 t\n{"cards": []}', "t", "not a board"),
+    ],
+    ids=["missing", "old-format", "no-header", "other-tag", "cursor-without-tag", "corrupt", "not-a-board"],
+)
+def test_a_snapshot_that_cannot_be_trusted_reads_the_board_whole(
+    body: bytes | None, tag: Any, reason: str
+) -> None:
+    with pytest.raises(CannotPatch, match=reason):
+        decode_snapshot(body, tag)
