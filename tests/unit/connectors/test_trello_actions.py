@@ -208,12 +208,13 @@ async def test_the_shared_fetch_outlives_a_cancelled_pull_and_its_error_reaches_
         raise TransportError("connection reset", source="trello-sales")
 
     monkeypatch.setattr(conn, "_fetch_actions", fetch)
-    first = asyncio.create_task(collect(conn, BOARD, cursor(BOARD)))
-    second = asyncio.create_task(collect(conn, BOARD2, cursor(BOARD2)))
-    await asyncio.sleep(0.01)
-    first.cancel()  # e.g. its lease was lost: the other pull still waits for the same fetch
+    pulls = {b: asyncio.create_task(collect(conn, b, cursor(b))) for b in (BOARD, BOARD2)}
+    while not calls:  # the snapshots are decoded in a thread first
+        await asyncio.sleep(0.005)
+    starter, other = calls[0]  # the pull that started the fetch, for both boards
+    pulls[starter].cancel()  # e.g. its lease was lost: the other pull still waits for the same fetch
     await asyncio.sleep(0.01)
     release.set()
     with pytest.raises(TransportError):
-        await second
-    assert first.cancelled() and calls == [[BOARD, BOARD2]]
+        await pulls[other]
+    assert pulls[starter].cancelled() and len(calls) == 1 and {starter, other} == {BOARD, BOARD2}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,7 @@ def test_an_unknown_listed_activity_cannot_be_checked() -> None:
 def test_snapshot_round_trip_and_tag() -> None:
     body = encode_snapshot(BOARD, "0123456789abcdef")
     assert body.startswith(b"trello-board/1 0123456789abcdef\n")
+    assert zlib.decompress(body.partition(b"\n")[2]).startswith(b'{"id":')  # JSON, zlib-compressed
     assert decode_snapshot(body, "0123456789abcdef") == BOARD
 
 
@@ -225,10 +227,20 @@ def test_snapshot_round_trip_and_tag() -> None:
         (b"garbage without a header line", "t", "format"),
         (encode_snapshot(BOARD, "other"), "t", "not the one of the cursor"),
         (encode_snapshot(BOARD, "t"), None, "not the one of the cursor"),
-        (b"trello-board/1 t\n{not json", "t", "does not parse"),
-        (b'trello-board/1 t\n{"cards": []}', "t", "not a board"),
+        (b"trello-board/1 t\n" + zlib.compress(b"{not json"), "t", "does not decompress or parse"),
+        (b"trello-board/1 t\n{not compressed}", "t", "does not decompress or parse"),
+        (b"trello-board/1 t\n" + zlib.compress(b'{"cards": []}'), "t", "not a board"),
     ],
-    ids=["missing", "old-format", "no-header", "other-tag", "cursor-without-tag", "corrupt", "not-a-board"],
+    ids=[
+        "missing",
+        "old-format",
+        "no-header",
+        "other-tag",
+        "cursor-without-tag",
+        "corrupt",
+        "raw",
+        "not-a-board",
+    ],
 )
 def test_a_snapshot_that_cannot_be_trusted_reads_the_board_whole(
     body: bytes | None, tag: Any, reason: str
