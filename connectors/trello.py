@@ -63,8 +63,9 @@ from connectors.trello_patch import (
     NESTED,
     CannotPatch,
     apply_actions,
-    decode_snapshot,
     encode_snapshot,
+    named_cards,
+    open_snapshot,
 )
 from connectors.trello_push import TrelloPusher
 from errors import NotFound
@@ -343,12 +344,14 @@ class TrelloConnector(Connector):
         assert self._snapshots is not None
         try:
             body = await self._snapshots(board_id)
-            board = await asyncio.to_thread(decode_snapshot, body, cursor.get("snapshot"))
+            snap = await asyncio.to_thread(open_snapshot, body, cursor.get("snapshot"))
             actions = await self._board_actions(board_id, str(cursor["since"]))
             if actions is None:
                 raise CannotPatch("its action log did not answer")
             since = str(cursor["since"])
             covered = None if ACTION_ID.match(since) else since  # a whole read's instant
+            # only the cards the actions name are decoded; the others' stored bytes are copied
+            board = snap.board(only=named_cards(actions))
             patch = apply_actions(board, actions, self._activity.get(board_id), covered)
         except CannotPatch as exc:
             self.board_reads[board_id] = str(exc)
@@ -357,22 +360,24 @@ class TrelloConnector(Connector):
         self.board_reads[board_id] = "patched"
         log.debug("%s: board %s patched with %d actions", self.name, board_id, patch.actions)
         tag = secrets.token_hex(8)
-        snapshot = await asyncio.to_thread(encode_snapshot, board, tag)
-        cards: list[dict[str, Any]] = board["cards"]
+        snapshot, inputs = snap.patched(board, patch, tag)
         fields = {k: v for k, v in board.items() if k not in NESTED}
-        context = {k: board[k] for k in ("lists", "labels", "members", "customFields", "checklists")}
+        context: dict[str, Any] = {
+            k: board[k] for k in ("lists", "labels", "members", "customFields", "checklists")
+        }
         context["board"] = fields
         self._activity[board_id] = patch.activity
-        by_id = {c.get("id"): c for c in cards if isinstance(c, dict)}
+        by_id = {c.get("id"): c for c in board["cards"] if isinstance(c, dict)}
         new_cursor = {
             "dateLastActivity": patch.activity,
-            "cards": len(cards),
+            "cards": len(snap.ids) - len(patch.deleted),
             "since": patch.watermark,
             "snapshot": tag,
         }
         return [
-            # the project row depends on every card (counts, most common customer, dates)
-            RawPage(partition, "project", [fields], context={**context, "cards": cards}),
+            # the project row depends on every card (counts, most common customer, dates): mapped
+            # from each card's project inputs, which the snapshot keeps without decoding the cards
+            RawPage(partition, "project", [fields], context={**context, "cards": inputs}),
             RawPage(
                 partition,
                 "task",

@@ -205,6 +205,11 @@ def card_to_task(card: Mapping[str, Any], index: BoardIndex, ctx: MappingContext
     )
 
 
+# The only card keys the project row reads: a board's stored snapshot keeps them for every card, so
+# a patched board's project row is mapped without decoding every card (connectors.trello_patch).
+PROJECT_CARD_KEYS = ("id", "closed", "idList", "dueComplete", "due", "start", "customFieldItems")
+
+
 def board_to_project(
     board: Mapping[str, Any], context: Mapping[str, Any], index: BoardIndex, ctx: MappingContext
 ) -> SalesProject:

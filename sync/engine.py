@@ -390,6 +390,9 @@ class SyncEngine:
         listed_all = False
         final_cursor: dict[str, Any] | None = None
         final_snapshot: bytes | None = None
+        # A person or project page without a cursor waits for the partition's next write and goes
+        # in its transaction: a quiet or patched partition costs one write, not two or three.
+        held = MappedPage()
         async with aclosing(prefetched(connector.pull(part, cursor, full=full))) as pages:
             async for page in pages:
                 prec.pages += 1
@@ -398,17 +401,16 @@ class SyncEngine:
                     if page.final and page.cursor is not None and page.cursor != cursor:
                         # a connector may move a quiet partition's window forward (Asana's search)
                         await self._write(
-                            source,
-                            cls.kind,
-                            part.id,
-                            MappedPage(),
-                            page.cursor,
-                            run_id,
-                            snapshot=page.snapshot,
+                            source, cls.kind, part.id, held, page.cursor, run_id, snapshot=page.snapshot
                         )
+                        held = MappedPage()
                     continue
                 listed_all = listed_all or page.full
                 mapped = await asyncio.to_thread(safe_map, cls, page, ctx)
+                if page.entity != "task" and not page.final and page.cursor is None and not page.deleted_ids:
+                    joined(held, mapped)
+                    continue
+                mapped, held = joined(held, mapped), MappedPage()
                 if page.entity == "task":
                     prec.fetched += len(page.items)
                     seen.update(t.id for t in mapped.tasks)
@@ -434,6 +436,8 @@ class SyncEngine:
                 prec.changed += counts.changed
                 prec.unchanged += counts.unchanged
                 prec.quarantined += counts.quarantined
+        if held.projects or held.people or held.quarantined:
+            prec.quarantined += (await self._write(source, cls.kind, part.id, held, None, run_id)).quarantined
         if listed_all:
             await self._reconcile(
                 source,
@@ -530,6 +534,15 @@ class SyncEngine:
                 return self.store.tombstone_tasks(source, partition_id, ids, now=self.clock(), run_id=run_id)
 
         return await asyncio.to_thread(work)
+
+
+def joined(into: MappedPage, page: MappedPage) -> MappedPage:
+    """``page``'s records added to ``into`` (returned), to be written in one transaction."""
+    into.tasks.extend(page.tasks)
+    into.projects.extend(page.projects)
+    into.people.extend(page.people)
+    into.quarantined.extend(page.quarantined)
+    return into
 
 
 async def prefetched(pages: AsyncIterator[RawPage], ahead: int = 1) -> AsyncGenerator[RawPage, None]:

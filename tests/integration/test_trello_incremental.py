@@ -527,3 +527,29 @@ def test_the_board_action_route_filters_bounds_and_pages_like_trello(checker: Sp
         checker.check("GET", f"/boards/{board.id}/actions", {**auth, "limit": "1000", "since": "x"}, b"")
         == []
     )
+
+
+def test_a_board_costs_one_write_whether_read_whole_or_patched(
+    served: Callable[..., tuple[TrelloSim, SimServer]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person and project pages go in the transaction of the board's task page: a patched board
+    is one write (its project row included); a whole read two (the page, then the cursor once
+    deletions are reconciled), not four."""
+    writes: Counter[str] = Counter()
+    projects: Counter[str] = Counter()
+    write_page = Store.write_page
+
+    def counted(self: Store, source: str, kind: str, partition_id: str, **kw: Any) -> Any:
+        writes[partition_id] += 1
+        projects[partition_id] += len(kw.get("projects") or ())
+        return write_page(self, source, kind, partition_id, **kw)
+
+    monkeypatch.setattr(Store, "write_page", counted)
+    sim, server, store, clock = full_then(served, tmp_path, boards=5)
+    assert set(writes.values()) == {2} and set(projects.values()) == {1} and len(writes) == 5
+    writes.clear()
+    projects.clear()
+    changed = touch_share(sim, 0.05)
+    assert asyncio.run(sync(store, sim, server.url, clock)).exit_code == 0 and whole_reads(server) == 0
+    assert set(writes) == changed and set(writes.values()) == {1} and set(projects.values()) == {1}
+    store.close()

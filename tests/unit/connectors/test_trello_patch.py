@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import lz4.block
 import pytest
 
 from connectors.trello_patch import (
@@ -17,7 +18,10 @@ from connectors.trello_patch import (
     apply_actions,
     decode_snapshot,
     encode_snapshot,
+    named_cards,
+    open_snapshot,
 )
+from mapping.trello import PROJECT_CARD_KEYS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
 BOARD = json.loads((FIXTURES / "board_nested.json").read_text(encoding="utf-8"))
@@ -31,6 +35,12 @@ M1, M2 = "5c00000000000000000000b1", "5c00000000000000000000b2"
 
 def board() -> dict[str, Any]:
     return copy.deepcopy(BOARD)
+
+
+def truncated() -> bytes:
+    """A stored body whose card entries end before the header says."""
+    header, _, payload = encode_snapshot(BOARD, "t").partition(b"\n")
+    return header + b"\n" + lz4.block.compress(lz4.block.decompress(payload)[:-5])
 
 
 def act(n: int, kind: str, card: str, **data: Any) -> dict[str, Any]:
@@ -214,22 +224,55 @@ def test_an_unknown_listed_activity_cannot_be_checked() -> None:
 # -- the stored body ---------------------------------------------------------------------------------
 def test_snapshot_round_trip_and_tag() -> None:
     body = encode_snapshot(BOARD, "0123456789abcdef")
-    assert body.startswith(b"trello-board/1 0123456789abcdef\n")
-    assert zlib.decompress(body.partition(b"\n")[2]).startswith(b'{"id":')  # JSON, zlib-compressed
+    assert body.startswith(b"trello-board/2 0123456789abcdef\n")
+    payload = lz4.block.decompress(body.partition(b"\n")[2])  # LZ4-compressed, JSON inside
+    assert payload[4:].startswith(b'{"board":{"id":')
     assert decode_snapshot(body, "0123456789abcdef") == BOARD
+
+
+def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> None:
+    body = encode_snapshot(BOARD, "t")
+    snap = open_snapshot(body, "t")
+    assert snap.ids == [c["id"] for c in BOARD["cards"]]
+    card, checklists = snap.card(C1) or ({}, [])
+    assert card == next(c for c in BOARD["cards"] if c["id"] == C1)
+    assert checklists == [cl for cl in BOARD["checklists"] if cl["idCard"] == C1]
+    assert snap.card("no-such-card") is None
+    # the project inputs of every card, without decoding the cards
+    assert snap.inputs == [{k: c[k] for k in PROJECT_CARD_KEYS if k in c} for c in BOARD["cards"]]
+    part = snap.board(only={C1, C3})
+    assert [c["id"] for c in part["cards"]] == [C1, C3] and part["lists"] == BOARD["lists"]
+    actions = [update(1, C1, {"name": "Send proposal"}, name="Send the proposal"), act(2, "deleteCard", C3)]
+    patch = apply_actions(part, actions, listed(actions))
+    again, inputs = snap.patched(part, patch, "u")
+    whole = board()
+    apply_actions(whole, actions, listed(actions))
+    # the same board as replaying on the whole snapshot; untouched cards are the stored bytes
+    assert decode_snapshot(again, "u") == whole
+    assert inputs == open_snapshot(again, "u").inputs and len(inputs) == len(BOARD["cards"]) - 1
+    assert named_cards([*actions, {"data": {"card": "not an object"}}, "junk"]) == {C1, C3}
 
 
 @pytest.mark.parametrize(
     ("body", "tag", "reason"),
     [
         (None, "t", "no snapshot stored"),
-        (b"trello-board/0 t\n{}", "t", "format"),
+        (b"trello-board/1 t\n" + zlib.compress(b"{}"), "t", "format"),
         (b"garbage without a header line", "t", "format"),
         (encode_snapshot(BOARD, "other"), "t", "not the one of the cursor"),
         (encode_snapshot(BOARD, "t"), None, "not the one of the cursor"),
-        (b"trello-board/1 t\n" + zlib.compress(b"{not json"), "t", "does not decompress or parse"),
-        (b"trello-board/1 t\n{not compressed}", "t", "does not decompress or parse"),
-        (b"trello-board/1 t\n" + zlib.compress(b'{"cards": []}'), "t", "not a board"),
+        (
+            b"trello-board/2 t\n" + lz4.block.compress(b"\x00\x00\x00\x09{not json"),
+            "t",
+            "does not decompress or parse",
+        ),
+        (b"trello-board/2 t\n{not compressed}", "t", "does not decompress or parse"),
+        (
+            b"trello-board/2 t\n" + lz4.block.compress(b'\x00\x00\x00\x0d{"cards": []}'),
+            "t",
+            "does not decompress or parse",
+        ),
+        (truncated(), "t", "not a board"),
     ],
     ids=[
         "missing",
@@ -240,6 +283,7 @@ def test_snapshot_round_trip_and_tag() -> None:
         "corrupt",
         "raw",
         "not-a-board",
+        "entries-cut-short",
     ],
 )
 def test_a_snapshot_that_cannot_be_trusted_reads_the_board_whole(

@@ -13,7 +13,7 @@ import pytest
 
 from mapping.base import MappingContext
 from mapping.schema import ProjectStatus, TaskStatus
-from mapping.trello import map_records
+from mapping.trello import PROJECT_CARD_KEYS, map_records
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
 BOARD_ID = "5e1a2b3c4d5e6f7a8b9c0d1e"
@@ -207,3 +207,32 @@ def test_mapping_is_deterministic() -> None:
     a = [t.content_hash() for t in tasks_by_id().values()]
     b = [t.content_hash() for t in tasks_by_id().values()]
     assert a == b
+
+
+def test_the_project_row_reads_only_the_project_card_keys() -> None:
+    """A patched board's project row is mapped from each card's PROJECT_CARD_KEYS alone (the
+    snapshot keeps just those for every card): it must equal the row mapped from whole cards, on
+    the fixture and on a simulated board with every kind of card."""
+    from simulators.trello import TrelloSim
+
+    sim = TrelloSim(seed=7, boards=1, cards_per_board=300)
+    (sim_board,) = sim.boards.values()
+    boards = [load_board()]
+    cards_sim = [dict(c) for c in sim_board.cards.values()]
+    boards.append(
+        {
+            **sim_board.summary(None),
+            "cards": cards_sim,
+            "lists": sim_board.lists,
+            "labels": sim_board.labels,
+            "members": [sim.members[m] for m in sim_board.member_ids],
+            "checklists": sim_board.checklists,
+            "customFields": sim_board.custom_fields,
+        }
+    )
+    for board in boards:
+        cards, context = split(board)
+        whole = map_records("project", [context["board"]], {**context, "cards": cards}, ctx())
+        inputs = [{k: c[k] for k in PROJECT_CARD_KEYS if k in c} for c in cards]
+        cut = map_records("project", [context["board"]], {**context, "cards": inputs}, ctx())
+        assert cut.projects == whole.projects and whole.projects[0].fields["cards_open"] > 0
