@@ -9,11 +9,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import lz4.block
+import lz4.frame
 import pytest
 
 from connectors.trello_patch import (
     ACTIONS_LIMIT,
+    CHUNK_CARDS,
     CannotPatch,
     apply_actions,
     decode_snapshot,
@@ -40,7 +41,9 @@ def board() -> dict[str, Any]:
 def truncated() -> bytes:
     """A stored body whose card entries end before the header says."""
     header, _, payload = encode_snapshot(BOARD, "t").partition(b"\n")
-    return header + b"\n" + lz4.block.compress(lz4.block.decompress(payload)[:-5])
+    raw = lz4.frame.decompress(payload)
+    size = int.from_bytes(raw[-4:], "big")
+    return header + b"\n" + lz4.frame.compress(raw[5 : -4 - size] + raw[-4 - size :])  # entries cut
 
 
 def act(n: int, kind: str, card: str, **data: Any) -> dict[str, Any]:
@@ -225,8 +228,8 @@ def test_an_unknown_listed_activity_cannot_be_checked() -> None:
 def test_snapshot_round_trip_and_tag() -> None:
     body = encode_snapshot(BOARD, "0123456789abcdef")
     assert body.startswith(b"trello-board/2 0123456789abcdef\n")
-    payload = lz4.block.decompress(body.partition(b"\n")[2])  # LZ4-compressed, JSON inside
-    assert payload[4:].startswith(b'{"board":{"id":')
+    payload = lz4.frame.decompress(body.partition(b"\n")[2])  # an LZ4 frame, JSON inside
+    assert payload.startswith(b'[[{"id":') and b'{"board":{"id":' in payload
     assert decode_snapshot(body, "0123456789abcdef") == BOARD
 
 
@@ -262,13 +265,13 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
         (encode_snapshot(BOARD, "other"), "t", "not the one of the cursor"),
         (encode_snapshot(BOARD, "t"), None, "not the one of the cursor"),
         (
-            b"trello-board/2 t\n" + lz4.block.compress(b"\x00\x00\x00\x09{not json"),
+            b"trello-board/2 t\n" + lz4.frame.compress(b"{not json\x00\x00\x00\x09"),
             "t",
             "does not decompress or parse",
         ),
         (b"trello-board/2 t\n{not compressed}", "t", "does not decompress or parse"),
         (
-            b"trello-board/2 t\n" + lz4.block.compress(b'\x00\x00\x00\x0d{"cards": []}'),
+            b"trello-board/2 t\n" + lz4.frame.compress(b'{"cards": []}\x00\x00\x00\x0d'),
             "t",
             "does not decompress or parse",
         ),
@@ -291,3 +294,47 @@ def test_a_snapshot_that_cannot_be_trusted_reads_the_board_whole(
 ) -> None:
     with pytest.raises(CannotPatch, match=reason):
         decode_snapshot(body, tag)
+
+
+def test_a_big_board_is_patched_chunk_by_chunk() -> None:
+    """A simulated 200-card board (several chunks): renames, a move and a deletion in different
+    chunks; only their chunks are decoded, and the result equals replaying on the whole board."""
+    from simulators.trello import TrelloSim
+
+    sim = TrelloSim(seed=3, boards=1, cards_per_board=200)
+    (b,) = sim.boards.values()
+    whole = {
+        **b.summary(None),
+        "cards": [copy.deepcopy(c) for c in b.cards.values()],
+        "lists": copy.deepcopy(b.lists),
+        "labels": copy.deepcopy(b.labels),
+        "members": [copy.deepcopy(sim.members[m]) for m in b.member_ids],
+        "checklists": copy.deepcopy(b.checklists),
+        "customFields": copy.deepcopy(b.custom_fields),
+    }
+    order = [c["id"] for c in whole["cards"]]
+    first, middle, last = order[0], order[100], order[-1]
+    target = next(x["id"] for x in whole["lists"] if not x["closed"])
+    actions = [
+        update(1, first, {"name": "a"}, name="renamed first"),
+        update(2, middle, {"idList": "x"}, idList=target),
+        act(3, "deleteCard", last),
+    ]
+    snap = open_snapshot(encode_snapshot(whole, "t"), "t")
+    assert len(snap._sizes) == -(-200 // CHUNK_CARDS)
+    decoded: list[int] = []
+    pairs = snap._pairs
+
+    def counted(n: int) -> list[list[Any]]:
+        decoded.append(n)
+        return pairs(n)
+
+    snap._pairs = counted  # type: ignore[method-assign]
+    part = snap.board(only=named_cards(actions))
+    patch = apply_actions(part, actions, listed(actions))
+    body, inputs = snap.patched(part, patch, "u")
+    assert set(decoded) == {0, 100 // CHUNK_CARDS, 199 // CHUNK_CARDS}
+    apply_actions(whole, actions, listed(actions))
+    assert decode_snapshot(body, "u") == whole
+    assert inputs == [{k: c[k] for k in PROJECT_CARD_KEYS if k in c} for c in whole["cards"]]
+    assert open_snapshot(body, "u").card(middle) is not None and open_snapshot(body, "u").card(last) is None
