@@ -80,7 +80,7 @@ CARD_FIELDS = (
     "dateLastActivity,shortUrl,url,idChecklists"
 )
 BATCH_MAX_ROUTES = 10
-TASK_PAGE_SIZE = 1000
+TASK_PAGE_SIZE = 500
 # A board's actions since the watermark, as a /batch route (memberCreator/member objects not needed).
 ACTION_ROUTE_PARAMS = f"limit={ACTIONS_LIMIT}&memberCreator=false&member=false"
 ACTION_ID = re.compile(r"^[0-9a-f]{24}$")  # a watermark is an action id, or a date after a whole read
@@ -320,10 +320,13 @@ class TrelloConnector(Connector):
             "checklists": checklists,
         }
         yield RawPage(partition, "person", members, context={"board": board}, full=True)
-        yield RawPage(partition, "project", [board], context={**context, "cards": cards}, full=True)
-        chunks = [cards[i : i + TASK_PAGE_SIZE] for i in range(0, len(cards), TASK_PAGE_SIZE)] or [[]]
-        for n, chunk in enumerate(chunks, 1):
-            last = n == len(chunks)
+        # the project page gets its own list: the task pages below are cut off the front of ``cards``
+        # (a page's cards are freed once it is written, not when the whole board is)
+        yield RawPage(partition, "project", [board], context={**context, "cards": list(cards)}, full=True)
+        pages = max(1, math.ceil(len(cards) / TASK_PAGE_SIZE))
+        for n in range(1, pages + 1):
+            last = n == pages
+            chunk, cards[:TASK_PAGE_SIZE] = cards[:TASK_PAGE_SIZE], []
             yield RawPage(
                 partition,
                 "task",

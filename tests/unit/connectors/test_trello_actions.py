@@ -18,7 +18,7 @@ import respx
 
 from connectors.base import Partition, RawPage
 from connectors.http import HttpOptions
-from connectors.trello import TrelloConnector
+from connectors.trello import TASK_PAGE_SIZE, TrelloConnector
 from connectors.trello_config import TrelloSourceConfig
 from connectors.trello_patch import decode_snapshot, encode_snapshot
 from errors import TransportError
@@ -218,3 +218,25 @@ async def test_the_shared_fetch_outlives_a_cancelled_pull_and_its_error_reaches_
     with pytest.raises(TransportError):
         await pulls[other]
     assert pulls[starter].cancelled() and len(calls) == 1 and {starter, other} == {BOARD, BOARD2}
+
+
+async def test_a_big_board_comes_in_task_pages_the_project_sees_every_card(conn: TrelloConnector) -> None:
+    """1,200 cards: task pages of TASK_PAGE_SIZE cut off the board as they go (a page's cards can
+    be freed once it is written), cursor and snapshot on the last; the project page keeps all."""
+    body = board_body(BOARD)
+    template = body["cards"][0]
+    body["cards"] = [{**template, "id": f"{n:024x}"} for n in range(1200)]
+    with respx.mock(base_url=BASE) as router:
+        router.get(f"/boards/{BOARD}").mock(return_value=httpx.Response(200, json=body))
+        pages = await collect(conn, BOARD, None)
+    project = next(p for p in pages if p.entity == "project")
+    tasks = [p for p in pages if p.entity == "task"]
+    assert len(project.context["cards"]) == 1200
+    assert [len(p.items) for p in tasks] == [TASK_PAGE_SIZE, TASK_PAGE_SIZE, 1200 - 2 * TASK_PAGE_SIZE]
+    assert [t["id"] for p in tasks for t in p.items] == [f"{n:024x}" for n in range(1200)]
+    assert [(p.final, p.cursor is not None, p.snapshot is not None) for p in tasks] == [
+        (False, False, False),
+        (False, False, False),
+        (True, True, True),
+    ]
+    assert all(p.full for p in tasks)
