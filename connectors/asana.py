@@ -412,6 +412,10 @@ class AsanaConnector(AsanaPushMixin, Connector):
             if self._search is None:
                 if not self._projects:
                     return None
+                # Let the pulls started with this one register their window starts first: with the
+                # users already fetched (during the listing), this pull may get here without having
+                # yielded to the event loop once, and the search would start at its window alone.
+                await asyncio.sleep(0)
                 newest = max(self._search_starts, default=start)
                 lo = min((s for s in self._search_starts if s >= newest - SEARCH_MAX_LAG), default=start)
                 try:
