@@ -193,16 +193,6 @@ class Snapshot:
             raise CannotPatch("snapshot is not a board with its nested resources")
         return pairs
 
-    def card(self, card_id: str) -> tuple[dict[str, Any], list[Any]] | None:
-        """The card and its checklists, or None when the board does not hold it."""
-        n = self._chunk.get(card_id)
-        if n is None:
-            return None
-        for card, checklists in self._pairs(n):
-            if card.get("id") == card_id:
-                return card, checklists
-        return None
-
     def board(self, only: Iterable[str] | None = None) -> dict[str, Any]:
         """The board with its nested resources, as a whole read returns it (checklists card by card);
         ``only``: just those cards (and their checklists), for replaying actions on them."""
@@ -299,11 +289,6 @@ def named_cards(actions: Iterable[Any]) -> set[str]:
         if isinstance(card_id, str):
             out.add(card_id)
     return out
-
-
-def decode_snapshot(body: bytes | None, tag: object) -> dict[str, Any]:
-    """The whole board of a stored body (see :func:`open_snapshot`)."""
-    return open_snapshot(body, tag).board()
 
 
 def _instant(value: Any, what: str) -> datetime:

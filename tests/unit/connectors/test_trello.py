@@ -18,7 +18,7 @@ from connectors.http import HttpOptions, redact_url
 from connectors.ratelimit import RateLimiter
 from connectors.trello import BOARD_PARAMS, TrelloConnector, listing_requests
 from connectors.trello_config import TrelloSourceConfig, trello_rate_signals
-from connectors.trello_patch import decode_snapshot
+from connectors.trello_patch import open_snapshot
 from errors import AuthError, NotFound
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
@@ -156,7 +156,7 @@ async def test_pull_changed_board_is_one_nested_request(conn: TrelloConnector, a
         "since": "2026-11-20T03:15:00.000Z",  # the action log is read from this body's instant
         "snapshot": tag,
     }
-    assert decode_snapshot(task_page.snapshot, tag) == fixture("board_nested.json")
+    assert open_snapshot(task_page.snapshot, tag).board() == fixture("board_nested.json")
     assert {"lists", "labels", "members", "customFields", "checklists", "board"} <= set(task_page.context)
     params = route.calls.last.request.url.params
     for k, v in BOARD_PARAMS.items():

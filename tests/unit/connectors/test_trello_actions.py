@@ -20,7 +20,7 @@ from connectors.base import Partition, RawPage
 from connectors.http import HttpOptions
 from connectors.trello import TASK_PAGE_SIZE, TrelloConnector
 from connectors.trello_config import TrelloSourceConfig
-from connectors.trello_patch import decode_snapshot, encode_snapshot
+from connectors.trello_patch import encode_snapshot, open_snapshot
 from errors import TransportError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
@@ -134,7 +134,7 @@ async def test_changed_boards_share_one_batch_of_their_action_routes(
         tasks.cursor["since"] == rename(BOARD, C1, "")["id"]
         and tasks.cursor["dateLastActivity"] == LISTED[BOARD]
     )
-    patched = decode_snapshot(tasks.snapshot, tasks.cursor["snapshot"])
+    patched = open_snapshot(tasks.snapshot, tasks.cursor["snapshot"]).board()
     assert next(c for c in patched["cards"] if c["id"] == C1)["name"] == "Send the proposal"
     assert [c["id"] for c in second[1].items] == [C2]
 
