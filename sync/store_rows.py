@@ -12,7 +12,7 @@ import marshal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Annotated, Any, Final, get_args, get_origin
 
 from mapping.schema import Person, SalesProject, Task, iso_utc, to_utc
@@ -149,9 +149,7 @@ class _Fingerprint:
             f"(None if (v := d[{n!r}]) is None else v.__reduce__()[1][0] if v.tzinfo is UTC else instant(v))"
             for n in instants
         ]
-        assignees = (
-            "[(p.id, p.name, p.email, p.handle) for p in d['assignees']]" if "assignees" in fields else "None"
-        )
+        assignees = "list(map(person, d['assignees']))" if "assignees" in fields else "None"
         source = f"""
 def fingerprint(record):
     d = record.__dict__
@@ -162,7 +160,7 @@ def fingerprint(record):
         ({", ".join(day_exprs)},),
         ({", ".join(instant_exprs)},),
         d["status"]._value_,
-        None if o is None else (o.id, o.name, o.email, o.handle),
+        None if o is None else person(o),
         {assignees},
         sorted(f.items()) if f else None,
     )
@@ -179,6 +177,8 @@ def fingerprint(record):
             "dumps": marshal.dumps,
             "digest": _digest,
             "blake2b": hashlib.blake2b,
+            # (id, name, email, handle) in one C call: the same tuple the attribute reads built
+            "person": attrgetter("id", "name", "email", "handle"),
         }
         exec(compile(source, f"<fingerprint of {model.__name__}>", "exec"), namespace)
         self.function: Callable[[Any], str] = namespace["fingerprint"]
@@ -249,31 +249,37 @@ def task_row(task: Task, partition_id: str, content_hash: str, now: datetime) ->
     }
 
 
-TASK_COLUMNS: Final = (
+# The task columns copied from the model as they are, first: one itemgetter call takes them all.
+_TASK_PLAIN: Final = (
     "source",
     "id",
-    "partition_id",
     "kind",
     "url",
     "project_id",
     "project",
     "title",
-    "status",
     "source_status",
+    "completed",
+    "priority",
+    "parent_id",
+    "is_milestone",
+    "archived",
+)
+_task_plain: Final = itemgetter(*_TASK_PLAIN)
+# The order of ``task_params``' tuples (any order will do: the INSERT names its columns).
+TASK_COLUMNS: Final = (
+    *_TASK_PLAIN,
+    "partition_id",
+    "status",
     "owner",
     "owner_id",
     "owner_email",
     "due_date",
     "due_at",
     "start_date",
-    "completed",
     "completed_at",
     "created_at",
     "updated_at",
-    "priority",
-    "parent_id",
-    "is_milestone",
-    "archived",
     "fields",
     "content_hash",
     "first_seen",
@@ -298,57 +304,82 @@ def task_params(
 ) -> tuple[Any, ...]:
     """``task_row`` as a parameter tuple in ``TASK_COLUMNS`` order, instants/dates/JSON converted
     for the driver by ``instant``/``day``/``as_json`` (``now`` already converted)."""
-    owner = task.owner
-    return (
-        task.source,
-        task.id,
-        partition_id,
-        task.kind,
-        task.url,
-        task.project_id,
-        task.project,
-        task.title,
-        task.status.value,
-        task.source_status,
-        as_json(person_json(owner)),
-        None if owner is None else owner.id,
-        _email_key(owner),
-        day(task.due_date),
-        instant(task.due_at),
-        day(task.start_date),
-        task.completed,
-        instant(task.completed_at),
-        instant(task.created_at),
-        instant(task.updated_at),
-        task.priority,
-        task.parent_id,
-        task.is_milestone,
-        task.archived,
-        as_json(task.fields),
-        content_hash,
-        now,
-        now,
-        now,
-        None,
-    )
+    return TaskParams(partition_id, now, instant, day, as_json).row(task, content_hash)
+
+
+class TaskParams:
+    """Parameter tuples of one page's tasks (``TASK_COLUMNS``), assignees and labels for the driver.
+
+    A page's tasks share their people (the mappers keep one ``Person`` per user): an owner's three
+    columns are converted once per page, keyed by the object's identity (the tasks hold the objects
+    for as long as this lives). A None instant or date is never handed to a converter.
+    """
+
+    def __init__(self, partition_id: str, now: Any, instant: Convert, day: Convert, as_json: Convert) -> None:
+        self.partition_id = partition_id
+        self.now = now
+        self.instant = instant
+        self.day = day
+        self.as_json = as_json
+        self._owners: dict[int, tuple[Any, str | None, str | None]] = {}
+        self._nobody = (as_json(None), None, None)
+
+    def _owner(self, owner: Person | None) -> tuple[Any, str | None, str | None]:
+        if owner is None:
+            return self._nobody
+        key = id(owner)
+        cols = self._owners.get(key)
+        if cols is None:
+            cols = self._owners[key] = (self.as_json(person_json(owner)), owner.id, _email_key(owner))
+        return cols
+
+    def row(self, task: Task, content_hash: str) -> tuple[Any, ...]:
+        d = task.__dict__
+        instant, day, now = self.instant, self.day, self.now
+        return (
+            *_task_plain(d),
+            self.partition_id,
+            d["status"]._value_,
+            *self._owner(d["owner"]),
+            None if (v := d["due_date"]) is None else day(v),
+            None if (v := d["due_at"]) is None else instant(v),
+            None if (v := d["start_date"]) is None else day(v),
+            None if (v := d["completed_at"]) is None else instant(v),
+            None if (v := d["created_at"]) is None else instant(v),
+            None if (v := d["updated_at"]) is None else instant(v),
+            self.as_json(d["fields"]),
+            content_hash,
+            now,
+            now,
+            now,
+            None,
+        )
 
 
 def assignee_params(task: Task) -> list[tuple[Any, ...]]:
     """``assignee_rows`` as tuples in ``ASSIGNEE_COLUMNS`` order."""
+    people = task.assignees
+    src, tid = task.source, task.id
+    if len(people) == 1:
+        p = people[0]
+        return [(src, tid, p.id, p.name, p.email, p.handle, 0)]
     out: list[tuple[Any, ...]] = []
     seen: set[str] = set()
-    for p in task.assignees:
+    for p in people:
         if p.id in seen:
             continue
         seen.add(p.id)
-        out.append((task.source, task.id, p.id, p.name, p.email, p.handle, len(out)))
+        out.append((src, tid, p.id, p.name, p.email, p.handle, len(out)))
     return out
 
 
 def label_params(task: Task) -> list[tuple[Any, ...]]:
     """``label_rows`` as tuples in ``LABEL_COLUMNS`` order."""
+    labels = task.labels
+    if not labels:
+        return []
     src, tid = task.source, task.id
-    return [(src, tid, label, i) for i, label in enumerate(dict.fromkeys(task.labels))]
+    return [(src, tid, label, i) for i, label in enumerate(dict.fromkeys(labels))]
 
 
 def history_values_of_task(task: Task) -> dict[str, str | None]:

@@ -12,9 +12,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from sqlalchemy import JSON, Connection, Date, DateTime, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import JSON, Connection, Date, DateTime, Table
 
 from connectors.http import REDACTOR
 from mapping.base import Quarantined
@@ -27,6 +25,7 @@ from sync.store_rows import (
     LABEL_COLUMNS,
     TASK_COLUMNS,
     Convert,
+    TaskParams,
     UpsertCounts,
     assignee_params,
     history_values_of_row,
@@ -37,7 +36,6 @@ from sync.store_rows import (
     project_hash,
     project_row,
     task_hash,
-    task_params,
 )
 
 # Bound parameters per IN (...) list: far below SQLite's and PostgreSQL's limits.
@@ -48,13 +46,6 @@ def chunks(items: Sequence[Any], size: int | None = None) -> Iterator[Sequence[A
     size = size or CHUNK
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def dialect_insert(conn: Connection, table: Table) -> Insert:
-    """The backend's INSERT that knows ON CONFLICT (sqlite and postgresql share the API)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 # -- the driver path -------------------------------------------------------------------------------
@@ -88,6 +79,8 @@ def sqlite_instant(value: datetime | None) -> str | None:
 def sqlite_date(value: date | None) -> str | None:
     if value is None:
         return None
+    if type(value) is date:
+        return value.isoformat()  # the same YYYY-MM-DD, a third of the formatting's time
     return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
 
 
@@ -112,6 +105,7 @@ class Binder:
         self.instant: Convert
         self.date: Convert
         self.json: Convert
+        self._converters: dict[tuple[str, tuple[str, ...]], list[Convert | None]] = {}
         if self.pg:
             from psycopg.types.json import Jsonb
 
@@ -120,6 +114,13 @@ class Binder:
             self.instant, self.date, self.json = sqlite_instant, sqlite_date, sqlite_json
 
     def converters(self, table: Table, columns: Sequence[str]) -> list[Convert | None]:
+        key = (table.name, tuple(columns))
+        known = self._converters.get(key)
+        if known is None:
+            known = self._converters[key] = self._converters_of(table, columns)
+        return known
+
+    def _converters_of(self, table: Table, columns: Sequence[str]) -> list[Convert | None]:
         out: list[Convert | None] = []
         for name in columns:
             kind = table.c[name].type
@@ -232,11 +233,52 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     execute_many(conn, table, columns, params)
 
 
-def ensure_source(conn: Connection, source: str, kind: str, now: datetime) -> None:
-    ins: Any = dialect_insert(conn, t.sources)
-    conn.execute(
-        ins.values(name=source, kind=kind, first_seen=now).on_conflict_do_nothing(index_elements=["name"])
+@lru_cache(maxsize=256)
+def select_in_sql(dialect: str, table: str, columns: tuple[str, ...], key: str, n: int) -> str:
+    """``SELECT columns FROM table WHERE source = ? AND key IN (n marks)``, built once per shape."""
+    mark = binder(dialect).mark
+    return (
+        f"SELECT {', '.join(map(_q, columns))} FROM {_q(table)} "
+        f'WHERE "source" = {mark} AND {_q(key)} IN ({", ".join([mark] * n)})'
     )
+
+
+@lru_cache(maxsize=256)
+def delete_in_sql(dialect: str, table: str, key: str, n: int) -> str:
+    mark = binder(dialect).mark
+    return f'DELETE FROM {_q(table)} WHERE "source" = {mark} AND {_q(key)} IN ({", ".join([mark] * n)})'
+
+
+@lru_cache(maxsize=4)
+def _source_sql(dialect: str) -> str:
+    return insert_sql(dialect, "sources", ("name", "kind", "first_seen")) + ' ON CONFLICT ("name") DO NOTHING'
+
+
+# The write path's small statements go as driver SQL built once (above), not as SQLAlchemy Core
+# statements: a Core statement costs its cache key and parameter processing on every execution,
+# ~0.3-0.5 ms each, several per write transaction (the incremental sync's ~100 small ones).
+
+
+def ensure_source(conn: Connection, source: str, kind: str, now: datetime) -> None:
+    sql = _source_sql(conn.dialect.name)
+    conn.exec_driver_sql(sql, (source, kind, binder_of(conn).instant(now)))
+
+
+def _stored(
+    conn: Connection, table: Table, columns: tuple[str, ...], key: str, source: str, ids: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """``columns`` of the rows of ``source`` whose ``key`` is one of ``ids``, as driver tuples."""
+    dialect = conn.dialect.name
+    out: list[tuple[Any, ...]] = []
+    for part in chunks(ids):
+        out += fetch_all(conn, select_in_sql(dialect, table.name, columns, key, len(part)), (source, *part))
+    return out
+
+
+def _delete(conn: Connection, table: Table, key: str, source: str, ids: Sequence[str]) -> None:
+    dialect = conn.dialect.name
+    for part in chunks(ids):
+        conn.exec_driver_sql(delete_in_sql(dialect, table.name, key, len(part)), (source, *part))
 
 
 def write_tasks(
@@ -278,65 +320,73 @@ def write_tasks(
 
     # Sorted by id: concurrent writers lock rows in the same order and cannot deadlock.
     ids = sorted((*new_ids, *changed_ids))
-    history = _history_rows(conn, source, changed_ids, by_id, now=now, run_id=run_id)
     stamp = b.instant(now)
-    instant, day, as_json = b.instant, b.date, b.json
-    params = [task_params(by_id[tid], partition_id, hashes[tid], stamp, instant, day, as_json) for tid in ids]
+    history = _history_params(conn, source, changed_ids, by_id, stamp=stamp, run_id=run_id)
+    rows = TaskParams(partition_id, stamp, b.instant, b.date, b.json)
+    params: list[tuple[Any, ...]] = []
+    people: list[tuple[Any, ...]] = []
+    labels: list[tuple[Any, ...]] = []
+    for tid in ids:
+        task = by_id[tid]
+        params.append(rows.row(task, hashes[tid]))
+        if task.assignees:
+            people += assignee_params(task)
+        if task.labels:
+            labels += label_params(task)
     execute_many(conn, t.tasks, TASK_COLUMNS, params, keys=("source", "id"), keep=("first_seen",))
     if after_upsert is not None:
         after_upsert(conn, len(new_ids))
     # On PostgreSQL a concurrent writer may have added children to a task we saw as new; the upsert
     # above holds the row locks now, so clearing them here is race-free. SQLite writers are serial.
     replace = changed_ids if conn.dialect.name == "sqlite" else ids
-    for part in chunks(replace):
-        conn.execute(
-            delete(t.task_assignees).where(
-                t.task_assignees.c.source == source, t.task_assignees.c.task_id.in_(part)
-            )
-        )
-        conn.execute(
-            delete(t.task_labels).where(t.task_labels.c.source == source, t.task_labels.c.task_id.in_(part))
-        )
-    people = [r for tid in ids for r in assignee_params(by_id[tid])]
-    labels = [r for tid in ids for r in label_params(by_id[tid])]
+    _delete(conn, t.task_assignees, "task_id", source, replace)
+    _delete(conn, t.task_labels, "task_id", source, replace)
     execute_many(conn, t.task_assignees, ASSIGNEE_COLUMNS, people)
     execute_many(conn, t.task_labels, LABEL_COLUMNS, labels)
-    if history:
-        insert_many(conn, t.task_history, history)
+    execute_many(conn, t.task_history, HISTORY_COLUMNS, history)
     return UpsertCounts(new=len(new_ids), changed=len(changed_ids), unchanged=unchanged)
 
 
-def _history_rows(
+_HISTORY_READ: Final = ("id", "owner_id", "due_date", "due_at", "status", "archived")
+HISTORY_COLUMNS: Final = ("source", "task_id", "field", "old", "new", "seen_at", "run_id")
+
+
+def _stored_date(value: Any) -> date | None:
+    # SQLite gives the stored text back (SQLAlchemy's Date type would parse it); PostgreSQL a date
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _stored_instant(value: Any) -> datetime | None:
+    # SQLite: ``YYYY-MM-DD HH:MM:SS.ffffff``, naive like SQLAlchemy's DateTime gives it back
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _history_params(
     conn: Connection,
     source: str,
     changed_ids: Sequence[str],
     by_id: Mapping[str, Task],
     *,
-    now: datetime,
+    stamp: Any,
     run_id: int | None,
-) -> list[dict[str, Any]]:
-    c = t.tasks.c
-    out: list[dict[str, Any]] = []
-    for part in chunks(changed_ids):
-        query = select(c.id, c.owner_id, c.due_date, c.due_at, c.status, c.archived).where(
-            c.source == source, c.id.in_(part)
-        )
-        for old_row in conn.execute(query).mappings():
-            old = history_values_of_row(old_row)
-            new = history_values_of_task(by_id[old_row["id"]])
-            for name in HISTORY_FIELDS:
-                if old[name] != new[name]:
-                    out.append(
-                        {
-                            "source": source,
-                            "task_id": old_row["id"],
-                            "field": name,
-                            "old": old[name],
-                            "new": new[name],
-                            "seen_at": now,
-                            "run_id": run_id,
-                        }
-                    )
+) -> list[tuple[Any, ...]]:
+    """``HISTORY_COLUMNS`` tuples of every history field that differs from the stored row."""
+    out: list[tuple[Any, ...]] = []
+    for tid, owner_id, due_date, due_at, status, archived in _stored(
+        conn, t.tasks, _HISTORY_READ, "id", source, changed_ids
+    ):
+        old_row = {
+            "owner_id": owner_id,
+            "due_date": _stored_date(due_date),
+            "due_at": _stored_instant(due_at),
+            "status": status,
+            "archived": archived,
+        }
+        old = history_values_of_row(old_row)
+        new = history_values_of_task(by_id[tid])
+        for name in HISTORY_FIELDS:
+            if old[name] != new[name]:
+                out.append((source, tid, name, old[name], new[name], stamp, run_id))
     return out
 
 
@@ -345,12 +395,11 @@ def write_projects(conn: Connection, source: str, projects: Sequence[SalesProjec
     if not by_id:
         return 0
     hashes = {pid: project_hash(p) for pid, p in by_id.items()}
-    c = t.projects.c
     stored: dict[str, tuple[str, bool]] = {}
-    for part in chunks(list(by_id)):
-        query = select(c.id, c.content_hash, c.deleted_at).where(c.source == source, c.id.in_(part))
-        for pid, h, deleted_at in conn.execute(query):
-            stored[pid] = (h, deleted_at is not None)
+    for pid, h, deleted_at in _stored(
+        conn, t.projects, ("id", "content_hash", "deleted_at"), "id", source, list(by_id)
+    ):
+        stored[pid] = (h, deleted_at is not None)
     todo = [
         project_row(p, hashes[pid], now)
         for pid, p in by_id.items()
@@ -364,11 +413,7 @@ def write_people(conn: Connection, source: str, people: Sequence[Person], now: d
     rows = {p.id: person_row(source, p, now) for p in people}
     if not rows:
         return 0
-    c = t.people.c
-    stored: dict[str, str] = {}
-    for part in chunks(list(rows)):
-        query = select(c.id, c.content_hash).where(c.source == source, c.id.in_(part))
-        stored.update({pid: h for pid, h in conn.execute(query)})
+    stored = dict(_stored(conn, t.people, ("id", "content_hash"), "id", source, list(rows)))
     todo = [r for pid, r in rows.items() if stored.get(pid) != r["content_hash"]]
     upsert(conn, t.people, todo, ["source", "id"])
     return len(todo)
@@ -411,13 +456,15 @@ def write_cursor(
     count: int | None,
     now: datetime,
 ) -> None:
-    row: dict[str, Any] = {
-        "source": source,
-        "partition_id": partition_id,
-        "cursor": json_safe(dict(cursor)),
-        "updated_at": now,
-        "last_full_at": now if full else None,
-        "last_count": count,
-    }
-    keep = [name for name, absent in (("last_full_at", not full), ("last_count", count is None)) if absent]
-    upsert(conn, t.cursors, [row], ["source", "partition_id"], keep=keep)
+    b = binder_of(conn)
+    stamp = b.instant(now)
+    columns = ["source", "partition_id", "cursor", "updated_at"]
+    values: list[Any] = [source, partition_id, b.json(json_safe(dict(cursor))), stamp]
+    # A column left out of the INSERT is NULL in a new row and kept as it is in an existing one.
+    if full:
+        columns.append("last_full_at")
+        values.append(stamp)
+    if count is not None:
+        columns.append("last_count")
+        values.append(count)
+    execute_many(conn, t.cursors, columns, [tuple(values)], keys=("source", "partition_id"))
