@@ -49,7 +49,7 @@ from typing import Any, Final
 import lz4.frame
 import orjson
 
-from mapping.trello import PROJECT_CARD_KEYS, parse_instant
+from mapping.trello import parse_instant, project_inputs
 
 # Format of the stored body: a header line (format, space, the tag the cursor carries), then one LZ4
 # frame of: the entries (below), a JSON header (the board's own fields and its lists,
@@ -106,7 +106,7 @@ def encode_snapshot(board: Mapping[str, Any], tag: str) -> bytes:
         owner = cl.get("idCard") if isinstance(cl, dict) else None
         (by_card[owner] if isinstance(owner, str) and owner in by_card else orphans).append(cl)
     pairs = [[c, by_card.get(i, []) if i else []] for c, i in zip(cards, ids, strict=True)]
-    inputs = [{k: c[k] for k in PROJECT_CARD_KEYS if k in c} for c in cards]
+    inputs = [project_inputs(c) for c in cards]
     fields = {k: v for k, v in board.items() if k not in NESTED}
     chunks = (pairs[k : k + CHUNK_CARDS] for k in range(0, len(pairs), CHUNK_CARDS))
     sizes = [min(CHUNK_CARDS, len(pairs) - k) for k in range(0, len(pairs), CHUNK_CARDS)]
@@ -242,7 +242,7 @@ class Snapshot:
                     continue
                 if card_id in loaded:
                     card, checklists = loaded[card_id], of_card[card_id]
-                    inputs.append({k: card[k] for k in PROJECT_CARD_KEYS if k in card})
+                    inputs.append(project_inputs(card))
                 else:
                     inputs.append(self.inputs[pos])
                 ids.append(card_id)

@@ -27,10 +27,11 @@ Decisions (documented here because Trello leaves them open):
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from mapping.base import Entity, MappedPage, MappingContext, Quarantined, local_date
 from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus
@@ -64,6 +65,34 @@ def id_created_at(trello_id: str) -> datetime | None:
         return None
 
 
+class _FieldDef:
+    """One custom field definition, read once per page: its name, type and dropdown options."""
+
+    __slots__ = ("definition", "kind", "name", "options")
+
+    def __init__(self, definition: Mapping[str, Any]) -> None:
+        self.definition = definition
+        self.name = str(definition.get("name") or definition["id"])
+        self.kind = definition.get("type")
+        options = definition.get("options") or []
+        self.options: dict[Any, Any] | None = None
+        if all(isinstance(o, dict) and isinstance(o.get("value") or {}, dict) for o in options):
+            self.options = {}
+            for o in options:
+                self.options.setdefault(o.get("id"), (o.get("value") or {}).get("text"))
+
+    def option(self, value_id: Any) -> tuple[str, Any] | None:
+        """(name, the option's text) of a dropdown item; None when no option has that id."""
+        if self.options is not None and (value_id is None or isinstance(value_id, str)):
+            if value_id in self.options:
+                return self.name, self.options[value_id]
+            return None
+        for opt in self.definition.get("options") or []:  # malformed options: read as they come
+            if opt.get("id") == value_id:
+                return self.name, (opt.get("value") or {}).get("text")
+        return None
+
+
 class BoardIndex:
     """Lookups over one board's nested context (built once per page)."""
 
@@ -88,6 +117,26 @@ class BoardIndex:
             self.unified[name.strip().casefold()] = unified
         self.board_closed = bool(self.board.get("closed"))
         self._people: dict[str, Person] = {}
+        self._project_fields: dict[str, tuple[str, ...]] | None = None
+        self._defs: dict[str, _FieldDef] = {}
+
+    @property
+    def project_fields(self) -> dict[str, tuple[str, ...]]:
+        """Custom field id -> the ``PROJECT_KEYS`` that ``card_fields`` would set from it (by its
+        own name or its unified name): the project row reads only these fields of each card."""
+        if self._project_fields is None:
+            out: dict[str, tuple[str, ...]] = {}
+            for fid, definition in self.fields.items():
+                name = str(definition.get("name") or definition["id"])
+                keys = tuple(
+                    dict.fromkeys(
+                        k for k in (name, self.unified.get(name.strip().casefold())) if k in PROJECT_KEYS
+                    )
+                )
+                if keys:
+                    out[fid] = keys
+            self._project_fields = out
+        return self._project_fields
 
     def person(self, member_id: str) -> Person:
         # One (frozen) Person per member and page: a card names its members two or three times
@@ -102,16 +151,16 @@ class BoardIndex:
 
     def field_value(self, item: Mapping[str, Any]) -> tuple[str, Any] | None:
         """(field name, python value) of one customFieldItem, or None when undefined/empty."""
-        definition = self.fields.get(item.get("idCustomField") or "")
-        if definition is None:
-            return None
-        name = str(definition.get("name") or definition["id"])
-        kind = definition.get("type")
+        fid = item.get("idCustomField") or ""
+        known = self._defs.get(fid)
+        if known is None:
+            definition = self.fields.get(fid)
+            if definition is None:
+                return None
+            known = self._defs[fid] = _FieldDef(definition)
+        name, kind = known.name, known.kind
         if kind == "list" or item.get("idValue"):
-            for opt in definition.get("options") or []:
-                if opt.get("id") == item.get("idValue"):
-                    return name, (opt.get("value") or {}).get("text")
-            return None
+            return known.option(item.get("idValue"))
         value = item.get("value") or {}
         if not isinstance(value, dict) or not value:
             return None
@@ -141,6 +190,24 @@ def card_fields(card: Mapping[str, Any], index: BoardIndex) -> dict[str, Any]:
         items = [ci for cl in checklists for ci in cl.get("checkItems") or []]
         out["checklist_total"] = len(items)
         out["checklist_done"] = sum(1 for ci in items if ci.get("state") == "complete")
+    return out
+
+
+def project_values(card: Mapping[str, Any], index: BoardIndex) -> dict[str, Any]:
+    """The ``PROJECT_KEYS`` entries of ``card_fields(card, index)``, reading only the fields that
+    feed them (a board's project row looks at every open card: the full ``card_fields`` of each,
+    checklists included, was most of an incremental run's project mapping)."""
+    out: dict[str, Any] = {}
+    wanted = index.project_fields
+    for item in card.get("customFieldItems") or []:
+        keys = wanted.get(item.get("idCustomField") or "")
+        if keys is None:
+            continue
+        pair = index.field_value(item)
+        if pair is None or pair[1] in (None, ""):
+            continue
+        for k in keys:
+            out[k] = pair[1]
     return out
 
 
@@ -205,9 +272,50 @@ def card_to_task(card: Mapping[str, Any], index: BoardIndex, ctx: MappingContext
     )
 
 
-# The only card keys the project row reads: a board's stored snapshot keeps them for every card, so
-# a patched board's project row is mapped without decoding every card (connectors.trello_patch).
-PROJECT_CARD_KEYS = ("id", "closed", "idList", "dueComplete", "due", "start", "customFieldItems")
+# The only card keys the project row reads (and of each customFieldItem, ``project_inputs`` keeps
+# the keys ``BoardIndex.field_value`` reads): a board's stored snapshot keeps them for every card, so a patched
+# board's project row is mapped without decoding every card (connectors.trello_patch).
+PROJECT_CARD_KEYS = ("closed", "idList", "dueComplete", "due", "start", "customFieldItems")
+
+
+def project_inputs(card: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``board_to_project`` reads of one card (about a third of the card's custom field items'
+    bytes: their own ids and model references are left out)."""
+    out = {k: card[k] for k in PROJECT_CARD_KEYS if k in card}
+    items = out.get("customFieldItems")
+    if isinstance(items, list):
+        slim: list[Any] = []
+        for item in items:
+            if type(item) is dict:
+                kept = {"idCustomField": item.get("idCustomField"), "value": item.get("value")}
+                if "idValue" in item:
+                    kept["idValue"] = item["idValue"]
+                item = kept
+            slim.append(item)
+        out["customFieldItems"] = slim
+    return out
+
+
+# Any zone's UTC offset is under 24 hours either way, so an instant 48 hours or more before the
+# latest one (after the earliest) falls on an earlier (later) calendar day wherever it is seen: only
+# the instants near the edge are converted to local dates (a board's cards: 1,000 conversions -> few).
+_NEAR: Final = timedelta(hours=48)
+
+
+def last_day(instants: list[datetime], tz: ZoneInfo) -> date | None:
+    """The latest calendar day in ``tz`` of ``instants`` (None when empty)."""
+    if not instants:
+        return None
+    top = max(instants)
+    return max(local_date(i, tz) for i in instants if top - i < _NEAR)
+
+
+def first_day(instants: list[datetime], tz: ZoneInfo) -> date | None:
+    """The earliest calendar day in ``tz`` of ``instants`` (None when empty)."""
+    if not instants:
+        return None
+    low = min(instants)
+    return min(local_date(i, tz) for i in instants if i - low < _NEAR)
 
 
 def board_to_project(
@@ -218,27 +326,31 @@ def board_to_project(
     values = ctx.options.get("project_values") or {}
     fixed.update(values.get("*") or {})
     fixed.update(values.get(board_id) or {})
-    counters: dict[str, Counter[Any]] = {k: Counter() for k in PROJECT_KEYS}
-    dues, starts = [], []
+    counts: dict[str, dict[Any, int]] = {k: {} for k in PROJECT_KEYS}  # value -> cards, first seen first
+    dues: list[datetime] = []
+    starts: list[datetime] = []
     open_cards = done_cards = 0
+    closed_lists = {list_id for list_id, lst in index.lists.items() if lst.get("closed")}
+    with_fields = bool(index.project_fields)
     for card in context.get("cards") or []:
         if not isinstance(card, dict) or card.get("closed"):
             continue
-        lst = index.lists.get(card.get("idList") or "") or {}
-        if lst.get("closed"):
+        if (card.get("idList") or "") in closed_lists:
             continue
         open_cards += 1
         done_cards += bool(card.get("dueComplete"))
-        fields = card_fields(card, index)
-        for k in PROJECT_KEYS:
-            if fields.get(k) not in (None, ""):
-                counters[k][fields[k]] += 1
+        if with_fields:
+            for k, value in project_values(card, index).items():
+                seen = counts[k]
+                seen[value] = seen.get(value, 0) + 1
         if due := parse_instant(card.get("due")):
-            dues.append(local_date(due, ctx.tz))
+            dues.append(due)
         if start := parse_instant(card.get("start")):
-            starts.append(local_date(start, ctx.tz))
+            starts.append(start)
+    # the most common value; ties: the first seen (max keeps the first of equal counts)
     picked = {
-        k: fixed.get(k, counters[k].most_common(1)[0][0] if counters[k] else None) for k in PROJECT_KEYS
+        k: fixed.get(k, max(counts[k].items(), key=itemgetter(1))[0] if counts[k] else None)
+        for k in PROJECT_KEYS
     }
     deal = picked["deal_value"]
     closed = bool(board.get("closed"))
@@ -253,8 +365,8 @@ def board_to_project(
         deal_value=None if deal is None else float(deal),
         currency=None if picked["currency"] is None else str(picked["currency"]),
         stage=None if picked["stage"] is None else str(picked["stage"]),
-        start_date=min(starts) if starts else None,
-        due_date=max(dues) if dues else None,
+        start_date=first_day(starts, ctx.tz),
+        due_date=last_day(dues, ctx.tz),
         status=ProjectStatus.DONE if done else ProjectStatus.ON_TRACK,
         archived=closed,
         updated_at=parse_instant(board.get("dateLastActivity")),

@@ -21,7 +21,7 @@ from connectors.trello_patch import (
     named_cards,
     open_snapshot,
 )
-from mapping.trello import PROJECT_CARD_KEYS
+from mapping.trello import project_inputs
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
 BOARD = json.loads((FIXTURES / "board_nested.json").read_text(encoding="utf-8"))
@@ -242,7 +242,7 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
     assert checklists == [cl for cl in BOARD["checklists"] if cl["idCard"] == C1]
     assert snap.board(only={"no-such-card"})["cards"] == []
     # the project inputs of every card, without decoding the cards
-    assert snap.inputs == [{k: c[k] for k in PROJECT_CARD_KEYS if k in c} for c in BOARD["cards"]]
+    assert snap.inputs == [project_inputs(c) for c in BOARD["cards"]]
     part = snap.board(only={C1, C3})
     assert [c["id"] for c in part["cards"]] == [C1, C3] and part["lists"] == BOARD["lists"]
     actions = [update(1, C1, {"name": "Send proposal"}, name="Send the proposal"), act(2, "deleteCard", C3)]
@@ -336,6 +336,6 @@ def test_a_big_board_is_patched_chunk_by_chunk() -> None:
     assert set(decoded) == {0, 100 // CHUNK_CARDS, 199 // CHUNK_CARDS}
     apply_actions(whole, actions, listed(actions))
     assert open_snapshot(body, "u").board() == whole
-    assert inputs == [{k: c[k] for k in PROJECT_CARD_KEYS if k in c} for c in whole["cards"]]
+    assert inputs == [project_inputs(c) for c in whole["cards"]]
     after = open_snapshot(body, "u")
     assert len(after.board(only={middle})["cards"]) == 1 and after.board(only={last})["cards"] == []

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mapping.base import MappingContext
 from mapping.schema import ProjectStatus, TaskStatus
-from mapping.trello import PROJECT_CARD_KEYS, map_records
+from mapping.trello import (
+    PROJECT_KEYS,
+    BoardIndex,
+    card_fields,
+    first_day,
+    last_day,
+    map_records,
+    project_inputs,
+    project_values,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
 BOARD_ID = "5e1a2b3c4d5e6f7a8b9c0d1e"
@@ -210,7 +221,7 @@ def test_mapping_is_deterministic() -> None:
 
 
 def test_the_project_row_reads_only_the_project_card_keys() -> None:
-    """A patched board's project row is mapped from each card's PROJECT_CARD_KEYS alone (the
+    """A patched board's project row is mapped from each card's project_inputs alone (the
     snapshot keeps just those for every card): it must equal the row mapped from whole cards, on
     the fixture and on a simulated board with every kind of card."""
     from simulators.trello import TrelloSim
@@ -233,6 +244,137 @@ def test_the_project_row_reads_only_the_project_card_keys() -> None:
     for board in boards:
         cards, context = split(board)
         whole = map_records("project", [context["board"]], {**context, "cards": cards}, ctx())
-        inputs = [{k: c[k] for k in PROJECT_CARD_KEYS if k in c} for c in cards]
+        inputs = [project_inputs(c) for c in cards]
         cut = map_records("project", [context["board"]], {**context, "cards": inputs}, ctx())
         assert cut.projects == whole.projects and whole.projects[0].fields["cards_open"] > 0
+
+
+_FIELD_NAMES = [
+    "customer",
+    "Customer",
+    "客户",
+    " stage ",
+    "Stage",
+    "deal value",
+    "金额",
+    "currency",
+    "Notes",
+    "Phase",
+]
+_FIELD_MAPS = [{}, {"stage": "Phase"}, {"stage": "customer"}, {"customer": "Notes", "deal_value": "Stage"}]
+
+
+@st.composite
+def _board_fields(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+    """Custom field definitions with clashing names and a card's items over them."""
+    names = draw(st.lists(st.sampled_from(_FIELD_NAMES), min_size=1, max_size=6))
+    defs = []
+    for i, name in enumerate(names):
+        kind = draw(st.sampled_from(["text", "number", "list", "checkbox"]))
+        d: dict[str, Any] = {"id": f"f{i}", "name": name, "type": kind}
+        if kind == "list":
+            d["options"] = [{"id": f"o{i}{j}", "value": {"text": t}} for j, t in enumerate(["", "A", "B"])]
+        defs.append(d)
+    items = []
+    for _ in range(draw(st.integers(0, 8))):
+        d = draw(st.sampled_from(defs))
+        if d["type"] == "list":
+            items.append(
+                {
+                    "idCustomField": d["id"],
+                    "idValue": draw(st.sampled_from(["o0", "o%s1", "o%s2"])).replace("%s", d["id"][1:]),
+                }
+            )
+        elif d["type"] == "number":
+            items.append(
+                {"idCustomField": d["id"], "value": {"number": draw(st.sampled_from(["0", "1.5", "7"]))}}
+            )
+        elif d["type"] == "checkbox":
+            items.append(
+                {"idCustomField": d["id"], "value": {"checked": draw(st.sampled_from(["true", "false"]))}}
+            )
+        else:
+            items.append({"idCustomField": d["id"], "value": {"text": draw(st.sampled_from(["", "x", "y"]))}})
+    return defs, items, draw(st.sampled_from(_FIELD_MAPS))
+
+
+@given(_board_fields())
+def test_project_values_are_card_fields_project_keys(case: Any) -> None:
+    """The project row's reader of a card's fields gives exactly the PROJECT_KEYS entries of
+    ``card_fields`` (names that clash with aliases and field maps included; the last item wins)."""
+    defs, items, field_map = case
+    index = BoardIndex({"customFields": defs}, ctx(field_map=field_map))
+    card = {"id": "c", "customFieldItems": items}
+    full = card_fields(card, index)
+    expected = {k: full[k] for k in PROJECT_KEYS if full.get(k) not in (None, "")}
+    assert project_values(card, index) == expected
+
+
+_ZONES = [
+    "Asia/Shanghai",
+    "America/Santiago",
+    "America/Havana",
+    "Pacific/Apia",
+    "Pacific/Kiritimati",
+    "Etc/GMT+12",
+]
+
+
+@given(
+    st.lists(
+        st.datetimes(min_value=datetime(2010, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+        max_size=30,
+    ),
+    st.sampled_from(_ZONES),
+)
+def test_first_and_last_day_equal_every_local_date(instants: list[datetime], zone: str) -> None:
+    """The project's due/start days convert only the instants near the edge; the result is the one
+    of converting them all, in zones with midnight DST changes and a skipped day (Apia, 2011)."""
+    tz = ZoneInfo(zone)
+    days = [i.astimezone(tz).date() for i in instants]
+    assert last_day(instants, tz) == (max(days) if days else None)
+    assert first_day(instants, tz) == (min(days) if days else None)
+
+
+class _BackwardJump(tzinfo):
+    """UTC+10 until 2026-12-01T00:00Z, then UTC-10: the clock goes back 20 hours."""
+
+    JUMP = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return timedelta(
+            hours=10 if dt is None or dt < self.JUMP.replace(tzinfo=None) + timedelta(hours=10) else -10
+        )
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def fromutc(self, dt: datetime) -> datetime:
+        offset = timedelta(hours=10 if dt.replace(tzinfo=UTC) < self.JUMP else -10)
+        return dt + offset
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "JUMP"
+
+
+def test_last_day_is_not_the_day_of_the_last_instant() -> None:
+    """Where a zone's clock goes back, a later instant can fall on an earlier day: both near the
+    edge are converted."""
+    tz: Any = _BackwardJump()
+    before = _BackwardJump.JUMP - timedelta(hours=1)  # 09:00 on Dec 1, local
+    after = _BackwardJump.JUMP + timedelta(hours=1)  # 15:00 on Nov 30, local
+    assert after.astimezone(tz).date() < before.astimezone(tz).date()
+    assert last_day([before, after], tz) == date(2026, 12, 1)
+    assert first_day([before, after], tz) == date(2026, 11, 30)
+
+
+@pytest.mark.parametrize(("order", "expected"), [(("A", "B", "B", "A"), "A"), (("B", "A", "A", "B"), "B")])
+def test_project_customer_tie_goes_to_the_first_seen(order: tuple[str, ...], expected: str) -> None:
+    defs = [{"id": "f1", "name": "Customer", "type": "text"}]
+    cards = [
+        {"id": f"c{i}", "idList": "l", "customFieldItems": [{"idCustomField": "f1", "value": {"text": v}}]}
+        for i, v in enumerate(order)
+    ]
+    context = {"board": {"id": "b"}, "lists": [{"id": "l"}], "customFields": defs, "cards": cards}
+    (project,) = map_records("project", [{"id": "b", "name": "B"}], context, ctx()).projects
+    assert project.customer == expected and project.fields["cards_open"] == 4
