@@ -310,9 +310,10 @@ def task_params(
 class TaskParams:
     """Parameter tuples of one page's tasks (``TASK_COLUMNS``), assignees and labels for the driver.
 
-    A page's tasks share their people (the mappers keep one ``Person`` per user): an owner's three
-    columns are converted once per page, keyed by the object's identity (the tasks hold the objects
-    for as long as this lives). A None instant or date is never handed to a converter.
+    ``add`` appends a task's rows to ``params``, ``people`` and ``labels``. A page's tasks share
+    their people (the mappers keep one ``Person`` per user): an owner's three columns are converted
+    once per page, keyed by the object's identity (the tasks hold the objects for as long as this
+    lives). A None instant or date is never handed to a converter.
     """
 
     def __init__(self, partition_id: str, now: Any, instant: Convert, day: Convert, as_json: Convert) -> None:
@@ -321,6 +322,9 @@ class TaskParams:
         self.instant = instant
         self.day = day
         self.as_json = as_json
+        self.params: list[tuple[Any, ...]] = []
+        self.people: list[tuple[Any, ...]] = []
+        self.labels: list[tuple[Any, ...]] = []
         self._owners: dict[int, tuple[Any, str | None, str | None]] = {}
         self._nobody = (as_json(None), None, None)
 
@@ -334,6 +338,7 @@ class TaskParams:
         return cols
 
     def row(self, task: Task, content_hash: str) -> tuple[Any, ...]:
+        """The task's ``TASK_COLUMNS`` tuple."""
         d = task.__dict__
         instant, day, now = self.instant, self.day, self.now
         return (
@@ -355,31 +360,41 @@ class TaskParams:
             None,
         )
 
+    def add(self, task: Task, content_hash: str) -> None:
+        """The task's row, its assignees (a person once, first place kept) and labels (a label once)."""
+        self.params.append(self.row(task, content_hash))
+        d = task.__dict__
+        src, tid = d["source"], d["id"]
+        people = d["assignees"]
+        if people:
+            if len(people) == 1 or (len(people) == 2 and people[0].id != people[1].id):
+                self.people += [(src, tid, p.id, p.name, p.email, p.handle, i) for i, p in enumerate(people)]
+            else:
+                self.people += assignee_params(task)
+        labels = d["labels"]
+        if labels:
+            if len(labels) == 1 or (len(labels) == 2 and labels[0] != labels[1]):
+                self.labels += [(src, tid, label, i) for i, label in enumerate(labels)]
+            else:
+                self.labels += label_params(task)
+
 
 def assignee_params(task: Task) -> list[tuple[Any, ...]]:
     """``assignee_rows`` as tuples in ``ASSIGNEE_COLUMNS`` order."""
-    people = task.assignees
-    src, tid = task.source, task.id
-    if len(people) == 1:
-        p = people[0]
-        return [(src, tid, p.id, p.name, p.email, p.handle, 0)]
     out: list[tuple[Any, ...]] = []
     seen: set[str] = set()
-    for p in people:
+    for p in task.assignees:
         if p.id in seen:
             continue
         seen.add(p.id)
-        out.append((src, tid, p.id, p.name, p.email, p.handle, len(out)))
+        out.append((task.source, task.id, p.id, p.name, p.email, p.handle, len(out)))
     return out
 
 
 def label_params(task: Task) -> list[tuple[Any, ...]]:
     """``label_rows`` as tuples in ``LABEL_COLUMNS`` order."""
-    labels = task.labels
-    if not labels:
-        return []
     src, tid = task.source, task.id
-    return [(src, tid, label, i) for i, label in enumerate(dict.fromkeys(labels))]
+    return [(src, tid, label, i) for i, label in enumerate(dict.fromkeys(task.labels))]
 
 
 def history_values_of_task(task: Task) -> dict[str, str | None]:

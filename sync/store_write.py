@@ -27,11 +27,9 @@ from sync.store_rows import (
     Convert,
     TaskParams,
     UpsertCounts,
-    assignee_params,
     history_values_of_row,
     history_values_of_task,
     json_safe,
-    label_params,
     person_row,
     project_hash,
     project_row,
@@ -323,17 +321,10 @@ def write_tasks(
     stamp = b.instant(now)
     history = _history_params(conn, source, changed_ids, by_id, stamp=stamp, run_id=run_id)
     rows = TaskParams(partition_id, stamp, b.instant, b.date, b.json)
-    params: list[tuple[Any, ...]] = []
-    people: list[tuple[Any, ...]] = []
-    labels: list[tuple[Any, ...]] = []
+    add = rows.add
     for tid in ids:
-        task = by_id[tid]
-        params.append(rows.row(task, hashes[tid]))
-        if task.assignees:
-            people += assignee_params(task)
-        if task.labels:
-            labels += label_params(task)
-    execute_many(conn, t.tasks, TASK_COLUMNS, params, keys=("source", "id"), keep=("first_seen",))
+        add(by_id[tid], hashes[tid])
+    execute_many(conn, t.tasks, TASK_COLUMNS, rows.params, keys=("source", "id"), keep=("first_seen",))
     if after_upsert is not None:
         after_upsert(conn, len(new_ids))
     # On PostgreSQL a concurrent writer may have added children to a task we saw as new; the upsert
@@ -341,8 +332,8 @@ def write_tasks(
     replace = changed_ids if conn.dialect.name == "sqlite" else ids
     _delete(conn, t.task_assignees, "task_id", source, replace)
     _delete(conn, t.task_labels, "task_id", source, replace)
-    execute_many(conn, t.task_assignees, ASSIGNEE_COLUMNS, people)
-    execute_many(conn, t.task_labels, LABEL_COLUMNS, labels)
+    execute_many(conn, t.task_assignees, ASSIGNEE_COLUMNS, rows.people)
+    execute_many(conn, t.task_labels, LABEL_COLUMNS, rows.labels)
     execute_many(conn, t.task_history, HISTORY_COLUMNS, history)
     return UpsertCounts(new=len(new_ids), changed=len(changed_ids), unchanged=unchanged)
 

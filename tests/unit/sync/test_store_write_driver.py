@@ -179,13 +179,13 @@ def odd_tasks(source: str) -> list[Task]:
             project=None,
             source_status=None,
             owner=None,
-            assignees=(han,),
+            assignees=(han, han),
             due_date=None,
             due_at=None,
             start_date=None,
             created_at=None,
             updated_at=None,
-            labels=(),
+            labels=("x", "x"),
             priority=None,
             fields={},
         ),
@@ -202,8 +202,11 @@ def odd_tasks(source: str) -> list[Task]:
             is_milestone=True,
             archived=True,
             owner=han,
+            assignees=(han,),
+            labels=("only",),
             fields={"amount": Decimal("12.50"), "when": date(2026, 1, 1), "nested": {"k": [1, 2.5, None]}},
         ),
+        base_task(source=source, id="c5", assignees=(), labels=()),
     ]
 
 
@@ -332,7 +335,7 @@ def as_stored(task: Task) -> Task:
 def test_history_read_back_from_the_driver(store: Store) -> None:
     # the stored owner, due date and instant, status and archived come back through the driver and
     # are compared and written as history text exactly as SQLAlchemy's parsed values were
-    first = odd_tasks("drv")
+    first = odd_tasks("drv")[:4]
     store.write_page("drv", "trello", "b1", tasks=first, now=NOW)
     han = Person(id="u2", name="Han")
     second = [
