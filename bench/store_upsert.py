@@ -4,7 +4,9 @@
 
 SQLite always (a fresh file in a temp directory); PostgreSQL too when SALESYNC_TEST_POSTGRES_URL is
 set (a fresh schema, dropped afterwards). Tasks are built before the clock starts: this measures the
-store (hashing, the existing-hash query, the writes), not the mapping.
+store (hashing, the existing-hash query, the writes), not the mapping. Also the CPU (process time,
+this process only) of the first write per task, and of the incremental sync's shape: ``--small``
+write transactions of 5 changed tasks, their changed project and the cursor each.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-from mapping.schema import Person, Task, TaskStatus
+from mapping.schema import Person, SalesProject, Task, TaskStatus
 from sync.store import Store
 
 NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
@@ -59,35 +61,78 @@ def make_tasks(n: int) -> list[Task]:
     return out
 
 
-def run(url: str, tasks: list[Task], page: int) -> tuple[float, float]:
+def run(url: str, tasks: list[Task], page: int, small: int) -> tuple[float, float, float, float]:
+    """Tasks/s of the first write and of the unchanged re-write, CPU µs per task of the first write,
+    CPU ms per small transaction."""
     store = Store.open(url)
     try:
         timings = []
+        cpu = 0.0
         for _ in range(2):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for i in range(0, len(tasks), page):
                 part = tasks[i : i + page]
                 store.write_page(
                     "bench", "trello", part[0].project_id or "p", tasks=part, cursor={"page": i}, now=NOW
                 )
             timings.append(time.perf_counter() - start)
+            cpu = cpu or time.process_time() - cpu_start
         assert store.count_tasks() == len(tasks)
-        return len(tasks) / timings[0], len(tasks) / timings[1]
+        pages = small_pages(tasks, page, small)
+        later = NOW + timedelta(hours=1)
+        cpu_start = time.process_time()
+        for partition, changed, project in pages:
+            counts = store.write_page(
+                "bench",
+                "trello",
+                partition,
+                tasks=changed,
+                projects=[project],
+                cursor={"since": 1},
+                now=later,
+            )
+            assert counts.changed == len(changed)
+        small_cpu = (time.process_time() - cpu_start) / max(len(pages), 1)
+        return len(tasks) / timings[0], len(tasks) / timings[1], cpu / len(tasks) * 1e6, small_cpu * 1e3
     finally:
         store.close()
+
+
+def small_pages(tasks: list[Task], page: int, count: int) -> list[tuple[str, list[Task], SalesProject]]:
+    """The incremental sync's shape: per partition, 5 of its tasks changed and its project."""
+    out = []
+    for n, i in enumerate(range(0, len(tasks), page)):
+        if n == count:
+            break
+        part = tasks[i : i + page][:: max(page // 5, 1)][:5]
+        changed = [
+            t.model_copy(
+                update={"status": TaskStatus.DONE if t.status != TaskStatus.DONE else TaskStatus.TODO}
+            )
+            for t in part
+        ]
+        partition = part[0].project_id or "p"
+        project = SalesProject(source="bench", kind="trello", id=partition, name=f"{partition} renamed")
+        out.append((partition, changed, project))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--page", type=int, default=1000, help="tasks per write_page (one transaction)")
+    parser.add_argument("--small", type=int, default=100, help="small transactions (one per partition)")
     args = parser.parse_args()
     tasks = make_tasks(args.tasks)
     print(f"{args.tasks} tasks, 2 assignees and 2 labels each, {args.page} per transaction")
-    print(f"{'backend':<12}{'first write/s':>16}{'unchanged/s':>16}{'ratio':>8}")
+    header = f"{'backend':<12}{'first write/s':>16}{'unchanged/s':>16}{'ratio':>8}"
+    print(f"{header}{'CPU µs/task':>14}{'CPU ms/small txn':>18}")
+
+    def show(name: str, first: float, again: float, cpu: float, small: float) -> None:
+        print(f"{name:<12}{first:>16,.0f}{again:>16,.0f}{again / first:>8.1f}{cpu:>14.1f}{small:>18.2f}")
+
     with tempfile.TemporaryDirectory() as tmp:
-        first, again = run(f"sqlite:///{Path(tmp) / 'bench.db'}", tasks, args.page)
-        print(f"{'sqlite':<12}{first:>16,.0f}{again:>16,.0f}{again / first:>8.1f}")
+        show("sqlite", *run(f"sqlite:///{Path(tmp) / 'bench.db'}", tasks, args.page, args.small))
     pg = os.environ.get("SALESYNC_TEST_POSTGRES_URL")
     if pg:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -96,8 +141,10 @@ def main() -> None:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         try:
             sep = "&" if "?" in pg else "?"
-            first, again = run(f"{pg}{sep}options={quote(f'-csearch_path={schema}')}", tasks, args.page)
-            print(f"{'postgresql':<12}{first:>16,.0f}{again:>16,.0f}{again / first:>8.1f}")
+            show(
+                "postgresql",
+                *run(f"{pg}{sep}options={quote(f'-csearch_path={schema}')}", tasks, args.page, args.small),
+            )
         finally:
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
