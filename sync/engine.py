@@ -15,9 +15,8 @@ import os
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import aclosing, contextmanager, suppress
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -558,13 +557,11 @@ GROUP_COMMIT_MAX_RECORDS = 1000
 class GroupCommit:
     """Writes the pages pending at the same time in one transaction (SQLite's group commit).
 
-    A caller queues its page and awaits its own result. One writer thread at a time takes what
-    is pending (in queue order, within the caps) and writes it with ``Store.write_pages``: one
-    BEGIN/COMMIT for the lot; a lone page is written at once (the thread starts on the loop's next
-    turn, so the pages queued in the same turn join it), alone. While a batch is written the
-    next pages gather, and the thread goes on to them without a trip through the event loop (a
-    busy loop does not stall the writes). A partition awaits each of its writes before issuing the
-    next, so its pages commit in order; a page that fails fails only for its caller
+    A caller queues its page and awaits its own result. One drain task at a time takes what is
+    pending (in queue order, within the caps) and writes it with ``Store.write_pages`` on a thread:
+    one hand-off and one BEGIN/COMMIT for the lot; a lone page is written at once, alone. While a
+    batch is being written, the next pages gather. A partition awaits each of its writes before
+    issuing the next, so its pages commit in order; a page that fails fails only for its caller
     (``write_pages`` falls back to one transaction per page). A caller cancelled before its page
     was taken drops the page; once taken, the page is written (as with ``asyncio.to_thread``).
     """
@@ -582,23 +579,15 @@ class GroupCommit:
         self.max_pages = max_pages
         self.max_records = max_records
         self.batches: list[int] = []  # pages per transaction, for tests and measurements
-        self._pending: deque[tuple[PageWrite, asyncio.Future[UpsertCounts]]] = deque()
-        self._mutex = threading.Lock()  # guards _pending and _draining
-        self._draining = False
-        self._writer: asyncio.Future[None] | None = None
+        self._pending: list[tuple[PageWrite, asyncio.Future[UpsertCounts]]] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     async def write(self, page: PageWrite) -> UpsertCounts:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[UpsertCounts] = loop.create_future()
-        with self._mutex:
-            self._pending.append((page, future))
-            start, self._draining = not self._draining, True
-        if start:  # on the loop's next turn: the pages queued in this one go in the first batch too
-            loop.call_soon(self._start, loop)
+        future: asyncio.Future[UpsertCounts] = asyncio.get_running_loop().create_future()
+        self._pending.append((page, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
         return await future
-
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._writer = loop.run_in_executor(None, self._drain, loop)
 
     def _take(self) -> list[tuple[PageWrite, asyncio.Future[UpsertCounts]]]:
         batch: list[tuple[PageWrite, asyncio.Future[UpsertCounts]]] = []
@@ -607,55 +596,46 @@ class GroupCommit:
             page, future = self._pending[0]
             if batch and records + page.records > self.max_records:
                 break
-            self._pending.popleft()
+            del self._pending[0]
             if not future.cancelled():
                 batch.append((page, future))
                 records += page.records
         return batch
 
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The writer thread: batches until nothing is pending."""
-        while True:
-            with self._mutex:
+    def _work(self, pages: list[PageWrite]) -> list[UpsertCounts | Exception]:
+        with self.lock:
+            return self.store.write_pages(pages)
+
+    async def _drain(self) -> None:
+        batch: list[tuple[PageWrite, asyncio.Future[UpsertCounts]]] = []
+        try:
+            while self._pending:
                 batch = self._take()
                 if not batch:
-                    self._draining = False
-                    return
-            self.batches.append(len(batch))
-            try:
-                with self.lock:
-                    results: Sequence[UpsertCounts | BaseException] = self.store.write_pages(
-                        [page for page, _ in batch]
-                    )
-            except BaseException as exc:  # not one page's failure (those are returned): all of the batch's
-                results = [exc] * len(batch)
-                if not isinstance(exc, Exception):
-                    with self._mutex:
-                        self._draining = False
-                    for (_, future), result in zip(batch, results, strict=True):
-                        _settle(loop, future, result)
-                    raise
-            for (_, future), result in zip(batch, results, strict=True):
-                _settle(loop, future, result)
-
-
-def _settle(
-    loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[UpsertCounts],
-    result: UpsertCounts | BaseException,
-) -> None:
-    """Hand a write's result to its waiter, on the waiter's loop (from the writer thread)."""
-
-    def deliver() -> None:
-        if future.done():  # its caller was cancelled meanwhile
-            return
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-    with suppress(RuntimeError):  # the loop is closed: nobody waits for it any more
-        loop.call_soon_threadsafe(deliver)
+                    continue
+                self.batches.append(len(batch))
+                results = await asyncio.to_thread(self._work, [page for page, _ in batch])
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                batch = []
+        except BaseException as exc:  # the batch as a whole broke, or the loop stops: tell every waiter
+            for _, future in [*batch, *self._pending]:
+                if future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+            self._pending.clear()
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._drainer = None
 
 
 def joined(into: MappedPage, page: MappedPage) -> MappedPage:
