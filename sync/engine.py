@@ -29,7 +29,7 @@ from errors import ApiError, AuthError, NotFound, SalesyncError, UnsafeRequest
 from mapping.base import MappedPage, MappingContext, Quarantined
 from sync.leases import LeaseQueue, LocalQueue, PartitionQueue
 from sync.receipt import PartitionReceipt, RunReceipt, SourceReceipt
-from sync.store import CursorState, PageWrite, Store, UpsertCounts
+from sync.store import CursorState, Store
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,6 @@ class SyncEngine:
         self.progress = progress or (lambda event, data: None)
         self.post_steps = post_steps
         self._write_lock = threading.Lock()  # one writer at a time (SQLite); cheap elsewhere
-        self._group: GroupCommit | None = None  # made at the first write (SQLite only)
         self.workers: list[dict[str, Any]] = []  # worker processes (processes > 1): sources, RSS, CPU
 
     def _queue(self, run_id: int | None) -> PartitionQueue:
@@ -508,35 +507,24 @@ class SyncEngine:
         full: bool = False,
         count: int | None = None,
         snapshot: bytes | None = None,
-    ) -> UpsertCounts:
-        page = PageWrite(
-            source=source,
-            kind=kind,
-            partition_id=partition_id,
-            now=self.clock(),
-            tasks=mapped.tasks,
-            projects=mapped.projects,
-            people=mapped.people,
-            quarantined=mapped.quarantined,
-            cursor=cursor,
-            full=full,
-            count=count,
-            snapshot=snapshot,
-            run_id=run_id,
-        )
-        if self.store.engine.dialect.name == "sqlite":
-            # The pages pending together go in one transaction. Not on PostgreSQL, where workers
-            # lock rows concurrently: a transaction spanning partitions could deadlock.
-            if self._group is None:
-                self._group = GroupCommit(self.store, self._write_lock)
-            return await self._group.write(page)
-
-        def work() -> UpsertCounts:
+    ) -> Any:
+        def work() -> Any:
             with self._write_lock:
-                (result,) = self.store.write_pages([page])
-            if isinstance(result, Exception):
-                raise result
-            return result
+                return self.store.write_page(
+                    source,
+                    kind,
+                    partition_id,
+                    tasks=mapped.tasks,
+                    projects=mapped.projects,
+                    people=mapped.people,
+                    quarantined=mapped.quarantined,
+                    cursor=cursor,
+                    full=full,
+                    count=count,
+                    snapshot=snapshot,
+                    run_id=run_id,
+                    now=self.clock(),
+                )
 
         return await asyncio.to_thread(work)
 
@@ -546,96 +534,6 @@ class SyncEngine:
                 return self.store.tombstone_tasks(source, partition_id, ids, now=self.clock(), run_id=run_id)
 
         return await asyncio.to_thread(work)
-
-
-# A group commit takes at most this many pending pages, and stops adding pages once it holds this
-# many records, so full-sync pages (100-500 tasks) are not held back for each other's writes.
-GROUP_COMMIT_MAX_PAGES = 64
-GROUP_COMMIT_MAX_RECORDS = 1000
-
-
-class GroupCommit:
-    """Writes the pages pending at the same time in one transaction (SQLite's group commit).
-
-    A caller queues its page and awaits its own result. One drain task at a time takes what is
-    pending (in queue order, within the caps) and writes it with ``Store.write_pages`` on a thread:
-    one hand-off and one BEGIN/COMMIT for the lot; a lone page is written at once, alone. While a
-    batch is being written, the next pages gather. A partition awaits each of its writes before
-    issuing the next, so its pages commit in order; a page that fails fails only for its caller
-    (``write_pages`` falls back to one transaction per page). A caller cancelled before its page
-    was taken drops the page; once taken, the page is written (as with ``asyncio.to_thread``).
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        lock: threading.Lock,
-        *,
-        max_pages: int = GROUP_COMMIT_MAX_PAGES,
-        max_records: int = GROUP_COMMIT_MAX_RECORDS,
-    ) -> None:
-        self.store = store
-        self.lock = lock
-        self.max_pages = max_pages
-        self.max_records = max_records
-        self.batches: list[int] = []  # pages per transaction, for tests and measurements
-        self._pending: list[tuple[PageWrite, asyncio.Future[UpsertCounts]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def write(self, page: PageWrite) -> UpsertCounts:
-        future: asyncio.Future[UpsertCounts] = asyncio.get_running_loop().create_future()
-        self._pending.append((page, future))
-        if self._drainer is None:
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
-
-    def _take(self) -> list[tuple[PageWrite, asyncio.Future[UpsertCounts]]]:
-        batch: list[tuple[PageWrite, asyncio.Future[UpsertCounts]]] = []
-        records = 0
-        while self._pending and len(batch) < self.max_pages:
-            page, future = self._pending[0]
-            if batch and records + page.records > self.max_records:
-                break
-            del self._pending[0]
-            if not future.cancelled():
-                batch.append((page, future))
-                records += page.records
-        return batch
-
-    def _work(self, pages: list[PageWrite]) -> list[UpsertCounts | Exception]:
-        with self.lock:
-            return self.store.write_pages(pages)
-
-    async def _drain(self) -> None:
-        batch: list[tuple[PageWrite, asyncio.Future[UpsertCounts]]] = []
-        try:
-            while self._pending:
-                batch = self._take()
-                if not batch:
-                    continue
-                self.batches.append(len(batch))
-                results = await asyncio.to_thread(self._work, [page for page, _ in batch])
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-                batch = []
-        except BaseException as exc:  # the batch as a whole broke, or the loop stops: tell every waiter
-            for _, future in [*batch, *self._pending]:
-                if future.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(exc)
-            self._pending.clear()
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            self._drainer = None
 
 
 def joined(into: MappedPage, page: MappedPage) -> MappedPage:

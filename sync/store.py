@@ -1,17 +1,14 @@
 """The SQL store: what the sync engine, policy and reports read and write.
 
 ``Store.open(url)`` connects and applies pending migrations. ``write_page`` stores one page of
-unified records and its cursor in ONE transaction (``write_pages``: several pages in one, a group
-commit); everything else is small reads and writes
+unified records and its cursor in ONE transaction; everything else is small reads and writes
 around runs, cursors and tombstones. Instants go in as aware UTC and come out as aware UTC.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -42,35 +39,10 @@ from sync.store_write import (
     write_tasks,
 )
 
-log = logging.getLogger(__name__)
-
 # Below this many rows a sequential scan is as good as an index: no ANALYZE needed.
 _PG_ANALYZE_MIN_ROWS: Final = 500
 
-__all__ = ["CursorState", "HistoryRow", "PageWrite", "RunRecord", "Store", "UpsertCounts"]
-
-
-@dataclass(frozen=True)
-class PageWrite:
-    """The arguments of one :meth:`Store.write_page`, queued for a :meth:`Store.write_pages` batch."""
-
-    source: str
-    kind: str
-    partition_id: str
-    now: datetime
-    tasks: Sequence[Task] = ()
-    projects: Sequence[SalesProject] = ()
-    people: Sequence[Person] = ()
-    quarantined: Sequence[Quarantined] = ()
-    cursor: dict[str, Any] | None = None
-    full: bool = False
-    count: int | None = None
-    snapshot: bytes | None = None
-    run_id: int | None = None
-
-    @property
-    def records(self) -> int:
-        return len(self.tasks) + len(self.projects) + len(self.people) + len(self.quarantined)
+__all__ = ["CursorState", "HistoryRow", "RunRecord", "Store", "UpsertCounts"]
 
 
 def _utc(value: datetime) -> datetime:
@@ -155,100 +127,32 @@ class Store:
         snapshot: bytes | None = None,
         run_id: int | None = None,
         now: datetime,
-        conn: Connection | None = None,
     ) -> UpsertCounts:
         """Store a page and (when given) the partition's cursor, all in one transaction.
 
         Unchanged records write nothing; changed tasks get their assignees and labels replaced and
         a history row per changed owner/due_date/due_at/status/archived. ``snapshot`` (the
         connector's raw body of the partition, ``RawPage.snapshot``) replaces the stored one in the
-        same transaction as its cursor, which it needs. ``conn``: write inside this open write
-        transaction (a :meth:`write_pages` batch), which the caller commits, instead of an own one.
+        same transaction as its cursor, which it needs.
         """
         if snapshot is not None and cursor is None:
             raise ValueError("a partition snapshot is stored with its cursor, never alone")
-        page = PageWrite(
-            source=source,
-            kind=kind,
-            partition_id=partition_id,
-            now=_utc(now),
-            tasks=tasks,
-            projects=projects,
-            people=people,
-            quarantined=quarantined,
-            cursor=cursor,
-            full=full,
-            count=count,
-            snapshot=snapshot,
-            run_id=run_id,
-        )
-        if conn is not None:
-            return self._write_in(conn, page)
-        with self.write_transaction() as own:
-            counts = self._write_in(own, page)
+        now = _utc(now)
+        with self.write_transaction() as conn:
+            if source not in self._known_sources:
+                ensure_source(conn, source, kind, now)
+            write_people(conn, source, people, now)
+            write_projects(conn, source, projects, now)
+            counts = write_tasks(
+                conn, source, partition_id, tasks, now=now, run_id=run_id, after_upsert=self._grown
+            )
+            q = write_quarantine(conn, source, partition_id, quarantined, now=now, run_id=run_id)
+            if cursor is not None:
+                write_cursor(conn, source, partition_id, cursor, full=full, count=count, now=now)
+            if snapshot is not None:
+                row = {"source": source, "partition_id": partition_id, "body": snapshot, "updated_at": now}
+                upsert(conn, t.partition_snapshots, [row], ["source", "partition_id"])
         self._known_sources.add(source)  # only once committed
-        return counts
-
-    def write_pages(self, requests: Sequence[PageWrite]) -> list[UpsertCounts | Exception]:
-        """Several pages (of any partitions) in ONE transaction: a group commit.
-
-        Each page is exactly a :meth:`write_page` (its records, cursor and snapshot together), in
-        the order given. The result is per request, in that order: its counts, or the exception its
-        write raised. When any page fails the whole transaction is rolled back and the pages are
-        written again one transaction each, so only the failing ones fail. Only an exception that
-        is not an ``Exception`` (KeyboardInterrupt, a cancellation) propagates.
-        """
-        if len(requests) > 1:
-            try:
-                with self.write_transaction() as conn:
-                    out: list[UpsertCounts | Exception] = [self._write_request(r, conn) for r in requests]
-            except Exception as exc:  # rolled back: each page again on its own
-                log.debug("group commit of %d pages failed (%s); writing them one by one", len(requests), exc)
-            else:
-                self._known_sources.update(r.source for r in requests)  # only once committed
-                return out
-        results: list[UpsertCounts | Exception] = []
-        for r in requests:
-            try:
-                results.append(self._write_request(r))
-            except Exception as exc:  # this page's own failure, for its own caller
-                results.append(exc)
-        return results
-
-    def _write_request(self, r: PageWrite, conn: Connection | None = None) -> UpsertCounts:
-        # through the public method: what wraps or counts write_page sees every page written
-        return self.write_page(
-            r.source,
-            r.kind,
-            r.partition_id,
-            tasks=r.tasks,
-            projects=r.projects,
-            people=r.people,
-            quarantined=r.quarantined,
-            cursor=r.cursor,
-            full=r.full,
-            count=r.count,
-            snapshot=r.snapshot,
-            run_id=r.run_id,
-            now=r.now,
-            conn=conn,
-        )
-
-    def _write_in(self, conn: Connection, r: PageWrite) -> UpsertCounts:
-        source, partition_id, now = r.source, r.partition_id, r.now
-        if source not in self._known_sources:
-            ensure_source(conn, source, r.kind, now)
-        write_people(conn, source, r.people, now)
-        write_projects(conn, source, r.projects, now)
-        counts = write_tasks(
-            conn, source, partition_id, r.tasks, now=now, run_id=r.run_id, after_upsert=self._grown
-        )
-        q = write_quarantine(conn, source, partition_id, r.quarantined, now=now, run_id=r.run_id)
-        if r.cursor is not None:
-            write_cursor(conn, source, partition_id, r.cursor, full=r.full, count=r.count, now=now)
-        if r.snapshot is not None:
-            row = {"source": source, "partition_id": partition_id, "body": r.snapshot, "updated_at": now}
-            upsert(conn, t.partition_snapshots, [row], ["source", "partition_id"])
         return UpsertCounts(counts.new, counts.changed, counts.unchanged, q)
 
     def tombstone_tasks(
