@@ -361,7 +361,7 @@ class TrelloConnector(Connector):
         self.board_reads[board_id] = "patched"
         log.debug("%s: board %s patched with %d actions", self.name, board_id, patch.actions)
         tag = secrets.token_hex(8)
-        snapshot, inputs = snap.patched(board, patch, tag)
+        snapshot, columns = snap.patched(board, patch, tag)
         fields = {k: v for k, v in board.items() if k not in NESTED}
         context: dict[str, Any] = {
             k: board[k] for k in ("lists", "labels", "members", "customFields", "checklists")
@@ -377,8 +377,9 @@ class TrelloConnector(Connector):
         }
         return [
             # the project row depends on every card (counts, most common customer, dates): mapped
-            # from each card's project inputs, which the snapshot keeps without decoding the cards
-            RawPage(partition, "project", [fields], context={**context, "cards": inputs}),
+            # from the cards' project inputs, which the snapshot keeps column by column
+            # (mapping.trello.ProjectColumns) without decoding the cards
+            RawPage(partition, "project", [fields], context={**context, "cards": columns}),
             RawPage(
                 partition,
                 "task",

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import lz4.frame
 import pytest
 import respx
 
@@ -240,3 +241,24 @@ async def test_a_big_board_comes_in_task_pages_the_project_sees_every_card(conn:
         (True, True, True),
     ]
     assert all(p.full for p in tasks)
+
+
+async def test_a_snapshot_of_an_older_format_reads_the_board_whole_once_and_stores_the_new_one(
+    conn: TrelloConnector, api: respx.MockRouter
+) -> None:
+    """A snapshot stored before format 3 (one LZ4 frame, input dicts) is not patched: the board is
+    read whole, and its new snapshot (this format) is patched next time."""
+    whole = api.get(f"/boards/{BOARD}").mock(return_value=httpx.Response(200, json=board_body(BOARD)))
+    old = b"trello-board/2 t" + BOARD.encode() + b"\n" + lz4.frame.compress(b"[]{}\x00\x00\x00\x02")
+
+    async def older(board_id: str) -> bytes | None:
+        return old
+
+    await conn.partitions()
+    await conn.prepare({BOARD: cursor(BOARD)}, older)
+    pages = await collect(conn, BOARD, cursor(BOARD))
+    assert conn.board_reads[BOARD] == "snapshot format b'trello-board/2' is not b'trello-board/3'"
+    assert whole.call_count == 1 and all(p.full for p in pages)
+    body, new_cursor = pages[-1].snapshot, pages[-1].cursor
+    assert body is not None and new_cursor is not None and body.startswith(b"trello-board/3 ")
+    assert open_snapshot(body, new_cursor["snapshot"]).board() == board_body(BOARD)

@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import lz4.block
 import lz4.frame
 import pytest
 
@@ -21,7 +22,7 @@ from connectors.trello_patch import (
     named_cards,
     open_snapshot,
 )
-from mapping.trello import project_inputs
+from mapping.trello import FieldValues, ProjectColumns
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "trello"
 BOARD = json.loads((FIXTURES / "board_nested.json").read_text(encoding="utf-8"))
@@ -40,9 +41,29 @@ def board() -> dict[str, Any]:
 def truncated() -> bytes:
     """A stored body whose card entries end before the header says."""
     header, _, payload = encode_snapshot(BOARD, "t").partition(b"\n")
-    raw = lz4.frame.decompress(payload)
-    size = int.from_bytes(raw[-4:], "big")
-    return header + b"\n" + lz4.frame.compress(raw[5 : -4 - size] + raw[-4 - size :])  # entries cut
+    size = int.from_bytes(payload[-4:], "big")
+    return header + b"\n" + payload[5 : -4 - size] + payload[-4 - size :]  # entries cut
+
+
+def garbled() -> bytes:
+    """A stored body whose card entries are not LZ4 blocks (its header is)."""
+    header, _, payload = encode_snapshot(BOARD, "t").partition(b"\n")
+    size = int.from_bytes(payload[-4:], "big")
+    return header + b"\n" + b"\xff" * (len(payload) - 4 - size) + payload[-4 - size :]
+
+
+def stored_header(body: bytes) -> bytes:
+    """The JSON header of a stored body (its last LZ4 block, before its length)."""
+    size = int.from_bytes(body[-4:], "big")
+    return lz4.block.decompress(body[-4 - size : -4])
+
+
+def columns_of(b: dict[str, Any]) -> dict[str, Any]:
+    """The project columns of a board's cards, as stored."""
+    columns, values = ProjectColumns(), FieldValues(b["customFields"])
+    for c in b["cards"]:
+        columns.add(c, values)
+    return columns.to_json()
 
 
 def act(n: int, kind: str, card: str, **data: Any) -> dict[str, Any]:
@@ -226,9 +247,11 @@ def test_an_unknown_listed_activity_cannot_be_checked() -> None:
 # -- the stored body ---------------------------------------------------------------------------------
 def test_snapshot_round_trip_and_tag() -> None:
     body = encode_snapshot(BOARD, "0123456789abcdef")
-    assert body.startswith(b"trello-board/2 0123456789abcdef\n")
-    payload = lz4.frame.decompress(body.partition(b"\n")[2])  # an LZ4 frame, JSON inside
-    assert payload.startswith(b'[[{"id":') and b'{"board":{"id":' in payload
+    assert body.startswith(b"trello-board/3 0123456789abcdef\n")
+    # an LZ4 block per entry, then the header's
+    assert stored_header(body).startswith(b'{"board":{"id":')
+    first = json.loads(stored_header(body))["ends"][0]
+    assert lz4.block.decompress(body.partition(b"\n")[2][:first]).startswith(b'[[{"id":')
     assert open_snapshot(body, "0123456789abcdef").board() == BOARD
 
 
@@ -242,7 +265,7 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
     assert checklists == [cl for cl in BOARD["checklists"] if cl["idCard"] == C1]
     assert snap.board(only={"no-such-card"})["cards"] == []
     # the project inputs of every card, without decoding the cards
-    assert snap.inputs == [project_inputs(c) for c in BOARD["cards"]]
+    assert snap.columns.to_json() == columns_of(BOARD)
     part = snap.board(only={C1, C3})
     assert [c["id"] for c in part["cards"]] == [C1, C3] and part["lists"] == BOARD["lists"]
     actions = [update(1, C1, {"name": "Send proposal"}, name="Send the proposal"), act(2, "deleteCard", C3)]
@@ -252,8 +275,15 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
     apply_actions(whole, actions, listed(actions))
     # the same board as replaying on the whole snapshot; untouched cards are the stored bytes
     assert open_snapshot(again, "u").board() == whole
-    assert inputs == open_snapshot(again, "u").inputs and len(inputs) == len(BOARD["cards"]) - 1
+    assert inputs.to_json() == open_snapshot(again, "u").columns.to_json() == columns_of(whole)
+    assert len(inputs) == len(BOARD["cards"]) - 1
     assert named_cards([*actions, {"data": {"card": "not an object"}}, "junk"]) == {C1, C3}
+
+
+def block(header: bytes, entry: bytes = b"") -> bytes:
+    """A stored body's payload: an entry (not compressed when given), a compressed header."""
+    compressed = lz4.block.compress(header)
+    return entry + compressed + len(compressed).to_bytes(4, "big")
 
 
 @pytest.mark.parametrize(
@@ -261,31 +291,27 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
     [
         (None, "t", "no snapshot stored"),
         (b"trello-board/1 t\n" + zlib.compress(b"{}"), "t", "format"),
+        (b"trello-board/2 t\n" + lz4.frame.compress(b"[]{}\x00\x00\x00\x02"), "t", "format"),
         (b"garbage without a header line", "t", "format"),
         (encode_snapshot(BOARD, "other"), "t", "not the one of the cursor"),
         (encode_snapshot(BOARD, "t"), None, "not the one of the cursor"),
-        (
-            b"trello-board/2 t\n" + lz4.frame.compress(b"{not json\x00\x00\x00\x09"),
-            "t",
-            "does not decompress or parse",
-        ),
-        (b"trello-board/2 t\n{not compressed}", "t", "does not decompress or parse"),
-        (
-            b"trello-board/2 t\n" + lz4.frame.compress(b'{"cards": []}\x00\x00\x00\x0d'),
-            "t",
-            "does not decompress or parse",
-        ),
+        (b"trello-board/3 t\n" + block(b"{not json"), "t", "does not decompress or parse"),
+        (b"trello-board/3 t\n{not compressed}\x00\x00\x00\x05", "t", "does not decompress or parse"),
+        (b"trello-board/3 t\n" + block(b'{"cards": []}'), "t", "does not decompress or parse"),
+        (garbled(), "t", "does not decompress or parse"),
         (truncated(), "t", "not a board"),
     ],
     ids=[
         "missing",
         "old-format",
+        "format-2",
         "no-header",
         "other-tag",
         "cursor-without-tag",
         "corrupt",
         "raw",
         "not-a-board",
+        "entry-not-compressed",
         "entries-cut-short",
     ],
 )
@@ -336,6 +362,6 @@ def test_a_big_board_is_patched_chunk_by_chunk() -> None:
     assert set(decoded) == {0, 100 // CHUNK_CARDS, 199 // CHUNK_CARDS}
     apply_actions(whole, actions, listed(actions))
     assert open_snapshot(body, "u").board() == whole
-    assert inputs == [project_inputs(c) for c in whole["cards"]]
+    assert inputs.to_json() == columns_of(whole)
     after = open_snapshot(body, "u")
     assert len(after.board(only={middle})["cards"]) == 1 and after.board(only={last})["cards"] == []

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapping.base import MappingContext
@@ -18,6 +19,8 @@ from mapping.schema import ProjectStatus, TaskStatus
 from mapping.trello import (
     PROJECT_KEYS,
     BoardIndex,
+    FieldValues,
+    ProjectColumns,
     card_fields,
     first_day,
     last_day,
@@ -378,3 +381,172 @@ def test_project_customer_tie_goes_to_the_first_seen(order: tuple[str, ...], exp
     context = {"board": {"id": "b"}, "lists": [{"id": "l"}], "customFields": defs, "cards": cards}
     (project,) = map_records("project", [{"id": "b", "name": "B"}], context, ctx()).projects
     assert project.customer == expected and project.fields["cards_open"] == 4
+
+
+# -- the project row from ProjectColumns (a patched board's snapshot keeps them) ---------------------
+def columns(cards: list[Any], defs: Any) -> ProjectColumns:
+    """The cards' columns as a snapshot stores them: digested, then through JSON."""
+    out, values = ProjectColumns(), FieldValues(defs)
+    for c in cards:
+        out.add(c, values)
+    return ProjectColumns.from_json(orjson.loads(orjson.dumps(out.to_json())))
+
+
+def both(board: dict[str, Any], c: MappingContext) -> tuple[Any, Any, ProjectColumns]:
+    """The project page mapped from whole cards and from their columns, and the columns."""
+    cards, context = split(board)
+    whole = map_records("project", [context["board"]], {**context, "cards": cards}, c)
+    cols = columns(cards, context["customFields"])
+    cut = map_records("project", [context["board"]], {**context, "cards": cols}, c)
+    return whole, cut, cols
+
+
+def test_the_project_row_from_columns_equals_the_one_from_whole_cards() -> None:
+    from simulators.trello import TrelloSim
+
+    sim = TrelloSim(seed=7, boards=1, cards_per_board=1000)
+    (b,) = sim.boards.values()
+    board = {
+        **b.summary(None),
+        "cards": [dict(c) for c in b.cards.values()],
+        "lists": b.lists,
+        "labels": b.labels,
+        "members": [sim.members[m] for m in b.member_ids],
+        "checklists": b.checklists,
+        "customFields": b.custom_fields,
+    }
+    for board_ in (load_board(), board):
+        for c in (ctx(), ctx(field_map={"customer": "Stage", "stage": "Customer"}), ctx("America/Santiago")):
+            whole, cut, cols = both(board_, c)
+            assert cut == whole and not whole.quarantined and not cols.raw
+            assert whole.projects[0].fields["cards_open"] > 0 and whole.projects[0].customer
+
+
+@pytest.mark.parametrize(
+    ("change", "quarantined"),
+    [
+        ({"idList": ["unhashable"]}, "TypeError"),  # read as it comes: the list lookup raises
+        ({"idList": ["unhashable"], "closed": True}, "closed"),  # a closed card is not read further
+        ({"customFieldItems": [{"idCustomField": "f1", "value": {"number": "abc"}}]}, "ValueError"),
+        ({"customFieldItems": [{"idCustomField": "f9", "value": {"number": "abc"}}]}, None),  # no project key
+        ({"customFieldItems": [{"idCustomField": "f1", "value": {"text": {"a": 1}}}]}, "TypeError"),
+        ({"customFieldItems": [{"idCustomField": "f1", "value": {"number": "nan"}}]}, None),
+        ({"customFieldItems": ["not an item"]}, "AttributeError"),
+        ({"customFieldItems": [{"idCustomField": ["f1"]}]}, "TypeError"),
+        ({"due": "9999-12-31T23:00:00.000Z"}, "OverflowError"),  # 9999-12-31 in UTC+8: no such date
+        ({"start": "0001-01-01T00:00:00-05:00"}, None),  # 13:00 in UTC+8: a date
+    ],
+)
+def test_a_card_the_columns_cannot_hold_exactly_is_read_as_it_comes(
+    change: dict[str, Any], quarantined: str | None
+) -> None:
+    """Such a card keeps its project inputs: the project row (or its quarantine) is the same."""
+    board = {
+        "id": "b",
+        "name": "B",
+        "lists": [{"id": "l"}],
+        "labels": [],
+        "members": [],
+        "checklists": [],
+        "customFields": [
+            {"id": "f1", "name": "Customer", "type": "text"},
+            {"id": "f9", "name": "Notes", "type": "number"},
+        ],
+        "cards": [
+            {
+                "id": "c1",
+                "idList": "l",
+                "customFieldItems": [{"idCustomField": "f1", "value": {"text": "A"}}],
+            },
+            {"id": "c2", "idList": "l", **change},
+        ],
+    }
+    whole, cut, cols = both(board, ctx())
+    assert cut == whole and list(cols.raw) == ([] if quarantined == "closed" else [1])
+    reasons = [q.reason.split(":")[0] for q in whole.quarantined]
+    assert reasons == ([quarantined] if quarantined not in (None, "closed") else [])
+
+
+_DATES = [
+    None,
+    "",
+    "soon",
+    "2026-12-01T16:30:00.000Z",
+    "2026-12-01T15:59:59.999Z",
+    "2026-12-03T16:30:00.000Z",
+    "2026-11-29T16:30:00.000Z",
+    "2026-12-01T23:30:00+08:00",
+    "2026-12-01T10:00:00",
+    "1899-12-31T23:00:00.000Z",
+    "9999-12-31T23:00:00.000Z",
+    "0001-01-01T00:00:00+05:00",
+]
+
+
+@st.composite
+def _boards(draw: st.DrawFn) -> tuple[dict[str, Any], MappingContext]:
+    """A board with closed and open cards and lists, custom fields of clashing names (malformed
+    items and options too), due/start edge cases, and a config."""
+    defs, _, field_map = draw(_board_fields())
+    for d in defs:
+        if d["type"] == "text" and draw(st.booleans()):
+            d["type"] = "date"
+        if d["type"] == "list" and draw(st.integers(0, 5)) == 0:
+            d["options"].append("not an option")
+    lists = [{"id": f"l{i}", "closed": draw(st.booleans())} for i in range(draw(st.integers(0, 3)))]
+    list_ids = [x["id"] for x in lists] + [None, "", "l9"]
+    values: list[Any] = [None, "", "x", "y", "x", "y", "1.5", "7", "1.5", "true", 7, "abc", "nan", {"a": 1}]
+    cards = []
+    for n in range(draw(st.integers(0, 12))):
+        items: Any = []
+        for _ in range(draw(st.integers(0, 4))):
+            fid = draw(st.sampled_from([d["id"] for d in defs] + ["f99", None]))
+            kind = draw(st.sampled_from(["text", "number", "checked", "date", "idValue"] * 3 + ["junk"]))
+            value = draw(st.sampled_from(values[:11] if draw(st.integers(0, 9)) else values))
+            if kind == "idValue":
+                items.append(
+                    {"idCustomField": fid, "idValue": draw(st.sampled_from(["o00", "o01", "o12", "o22"]))}
+                )
+            elif kind == "junk":
+                items.append(
+                    draw(st.sampled_from(["not an item", {"idCustomField": [1]}, {"idCustomField": fid}]))
+                )
+            else:
+                items.append({"idCustomField": fid, "value": {kind: value}})
+        if draw(st.integers(0, 20)) == 0:
+            items = draw(st.sampled_from([None, {"idCustomField": "f0"}]))
+        card: dict[str, Any] = {
+            "id": f"c{n}",
+            "closed": draw(st.sampled_from([False, False, True, None, 1])),
+            "idList": draw(st.sampled_from(list_ids)),
+            "dueComplete": draw(st.sampled_from([False, True, None])),
+            "due": draw(st.sampled_from(_DATES if draw(st.integers(0, 9)) == 0 else _DATES[:9])),
+            "start": draw(st.sampled_from(_DATES if draw(st.integers(0, 9)) == 0 else _DATES[:9])),
+            "customFieldItems": items,
+        }
+        if draw(st.integers(0, 30)) == 0:
+            card["idList"] = ["unhashable"]
+        cards.append(card)
+    fixed = draw(st.sampled_from([{}, {"*": {"customer": "Fixed"}}, {"b": {"deal_value": 3}}]))
+    board = {
+        "id": "b",
+        "name": "B",
+        "closed": draw(st.booleans()),
+        "lists": lists,
+        "labels": [],
+        "members": [],
+    }
+    board |= {"checklists": [], "customFields": defs, "cards": cards}
+    c = ctx(draw(st.sampled_from(_ZONES)), field_map=field_map, options={"project_values": fixed})
+    return board, c
+
+
+@settings(deadline=None, max_examples=300)
+@given(_boards())
+def test_the_project_row_from_columns_equals_the_one_from_whole_cards_for_any_board(case: Any) -> None:
+    board, c = case
+    whole, cut, _ = both(board, c)
+    assert cut.projects == whole.projects
+    assert [(q.entity, q.record_id, q.reason) for q in cut.quarantined] == [
+        (q.entity, q.record_id, q.reason) for q in whole.quarantined
+    ]
