@@ -29,8 +29,10 @@ from sync.store_rows import (
 )
 from sync.store_status import status_summary
 from sync.store_write import (
+    binder,
     chunks,
     ensure_source,
+    fetch_all,
     upsert,
     write_cursor,
     write_people,
@@ -238,12 +240,11 @@ class Store:
         return None if body is None else bytes(body)
 
     def live_task_ids(self, source: str, partition_id: str) -> set[str]:
-        c = t.tasks.c
+        # Through the driver: SQLAlchemy's row processing was ~5 µs of each of a full pass's rows.
+        mark = binder(self.engine.dialect.name).mark
+        sql = f'SELECT "id" FROM "tasks" WHERE "source" = {mark} AND "partition_id" = {mark} AND "deleted_at" IS NULL'
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(c.id).where(c.source == source, c.partition_id == partition_id, c.deleted_at.is_(None))
-            )
-            return {r[0] for r in rows}
+            return {row[0] for row in fetch_all(conn, sql, (source, partition_id))}
 
     # -- runs --------------------------------------------------------------------------------
 
