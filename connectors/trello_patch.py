@@ -41,6 +41,7 @@ what a whole read would have returned, for every field the connector reads.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,22 +54,24 @@ from mapping.trello import FieldValues, ProjectColumns, parse_instant
 
 # Format of the stored body: a header line (format, space, the tag the cursor carries), then the
 # entries, then a JSON header (the board's own fields and its lists, labels, members and
-# custom-field definitions; the cards' ids, how many cards each entry holds and where it ends;
-# every card's project inputs as ``mapping.trello.ProjectColumns``; checklists of no listed card),
-# then the header's length in 4 bytes. Each entry is a JSON list of ``[card, its checklists]`` for
-# up to CHUNK_CARDS cards, and each entry and the header is its own LZ4 block, compressed as it is
-# made (one chunk's JSON alive at a time). Opening decompresses the header alone; a patch
-# decompresses only the entries holding the cards its actions name, re-encodes them and copies the
-# others' compressed bytes: a 1,000-card board (~0.95 MB of JSON, ~0.2 MB stored) is patched and
-# its project row mapped in ~4 ms of CPU (format 2, one LZ4 frame with a header of 1,000 input
-# dicts: ~20 ms).
+# custom-field definitions; the cards' ids, how many cards each entry holds, where it ends and
+# where each card ends in it; every card's project inputs as ``mapping.trello.ProjectColumns``;
+# checklists of no listed card), then the header's length in 4 bytes. Each entry is a JSON list of
+# ``[card, its checklists]`` for up to CHUNK_CARDS cards; each entry and the header is its own LZ4
+# block, compressed as it is made (one chunk's JSON alive at a time). Opening decompresses and
+# parses the header alone; a patch decompresses the entries holding the cards its actions name,
+# parses only those cards, splices their new JSON between the other cards' bytes and copies the
+# other entries still compressed. Format 2 (one LZ4 frame, a header with every card's project
+# inputs as a dict) took ~20 ms of CPU to patch a 1,000-card board and map its project row (open
+# 6 ms, re-decoding and re-compressing ~7 ms, the row from 1,000 dicts ~7 ms); see the commit.
 SNAPSHOT_FORMAT: Final = b"trello-board/3"
 NESTED: Final = ("cards", "lists", "labels", "members", "checklists", "customFields")
 ACTIONS_LIMIT: Final = 1000  # the most GET /boards/{id}/actions returns at once
 _CONTEXT: Final = ("lists", "labels", "members", "customFields")
-# Cards per stored entry: a patch decodes the chunks holding the cards its actions name (~0.15 ms a
-# chunk). One entry per card made a thousand small buffers per board, which fragmented the heap
-# (peak RSS of a 100k-task full sync 145 -> 157 MB); 32 a chunk: 148 MB.
+# Cards per stored entry: a patch decompresses the entries holding the cards its actions name
+# (~0.01 ms an entry) and re-compresses them. One entry per card made a thousand small buffers per
+# board, which fragmented the heap (peak RSS of a 100k-task full sync 145 -> 157 MB); 32 a chunk:
+# 148 MB.
 CHUNK_CARDS: Final = 32
 
 UPDATE_APPLIED: Final = ("name", "idList", "closed", "due", "dueComplete", "start")
@@ -107,17 +110,34 @@ def encode_snapshot(board: Mapping[str, Any], tag: str) -> bytes:
     for cl in board.get("checklists") or []:
         owner = cl.get("idCard") if isinstance(cl, dict) else None
         (by_card[owner] if isinstance(owner, str) and owner in by_card else orphans).append(cl)
-    pairs = [[c, by_card.get(i, []) if i else []] for c, i in zip(cards, ids, strict=True)]
     values = FieldValues(board.get("customFields"))
     columns = ProjectColumns()
-    for c in cards:
-        columns.add(c, values)
+    columns.add_cards(cards, values)
     fields = {k: v for k, v in board.items() if k not in NESTED}
-    chunks = (pairs[k : k + CHUNK_CARDS] for k in range(0, len(pairs), CHUNK_CARDS))
-    sizes = [min(CHUNK_CARDS, len(pairs) - k) for k in range(0, len(pairs), CHUNK_CARDS)]
-    entries = (lz4.block.compress(orjson.dumps(chunk)) for chunk in chunks)  # one chunk's JSON at a time
+    sizes = [min(CHUNK_CARDS, len(cards) - k) for k in range(0, len(cards), CHUNK_CARDS)]
+    card_ends: list[int] = []
+    entries = (  # one chunk's JSON alive at a time; the header is made after the last
+        _entry(
+            [orjson.dumps([c, by_card.get(i, []) if i else []]) for c, i in zip(chunk, of_ids, strict=True)],
+            card_ends,
+        )
+        for chunk, of_ids in (
+            (cards[k : k + CHUNK_CARDS], ids[k : k + CHUNK_CARDS]) for k in range(0, len(cards), CHUNK_CARDS)
+        )
+    )
     context = {k: board.get(k) or [] for k in _CONTEXT}
-    return _pack(fields, context, ids, sizes, entries, columns, orphans, tag)
+    return _pack(fields, context, ids, sizes, entries, card_ends, columns, orphans, tag)
+
+
+def _entry(pairs: list[bytes | memoryview], card_ends: list[int]) -> bytes:
+    """One stored entry: the cards' ``[card, checklists]`` JSON as one JSON list, compressed;
+    where each card's JSON ends in it is appended to ``card_ends``."""
+    at = 0
+    for pair in pairs:
+        at += 1 + len(pair)  # "[" or ","
+        card_ends.append(at)
+    entry: bytes = lz4.block.compress(b"[" + b",".join(pairs) + b"]")
+    return entry
 
 
 def _pack(
@@ -126,6 +146,7 @@ def _pack(
     ids: list[str],
     sizes: list[int],
     entries: Iterable[bytes | memoryview],
+    card_ends: list[int],
     columns: ProjectColumns,
     orphans: list[Any],
     tag: str,
@@ -145,6 +166,7 @@ def _pack(
                 "ids": ids,
                 "sizes": sizes,
                 "ends": ends,
+                "cardEnds": card_ends,
                 "project": columns.to_json(),
                 "orphans": orphans,
             }
@@ -156,7 +178,7 @@ def _pack(
 
 class Snapshot:
     """A decoded stored body: the board's own fields, context and project inputs at once, the cards
-    on demand, a chunk of :data:`CHUNK_CARDS` at a time."""
+    on demand (a chunk of :data:`CHUNK_CARDS` decompressed, only the cards asked for parsed)."""
 
     def __init__(self, header: dict[str, Any], entries: memoryview) -> None:
         self.fields: dict[str, Any] = header["board"]
@@ -166,108 +188,142 @@ class Snapshot:
         self.orphans: list[Any] = header["orphans"]
         self._sizes: list[int] = header["sizes"]
         self._ends: list[int] = header["ends"]
+        self._card_ends: list[int] = header["cardEnds"]
         self._entries = entries
-        self._decoded: dict[int, list[list[Any]]] = {}  # the chunks board(only=...) decoded
+        self._json: dict[int, bytes] = {}  # the chunks board(only=...) decompressed
         self._first: list[int] = []  # position of each chunk's first card
         at = 0
         for size in self._sizes:
             self._first.append(at)
             at += size
-        self._chunk = {
-            card_id: n
-            for n, (first, size) in enumerate(zip(self._first, self._sizes, strict=True))
-            for card_id in self.ids[first : first + size]
-            if card_id
-        }
 
     def _valid(self) -> bool:
         return (
             isinstance(self.fields, dict)
             and all(isinstance(v, list) for v in self.context.values())
-            and len(self.ids) == len(self.columns) == sum(self._sizes)
+            and len(self.ids) == len(self.columns) == len(self._card_ends) == sum(self._sizes)
             and len(self._sizes) == len(self._ends)
             and (self._ends[-1] if self._ends else 0) == len(self._entries)
         )
 
-    def _entry(self, n: int) -> memoryview:
-        """Chunk ``n``'s compressed bytes."""
+    def _compressed(self, n: int) -> memoryview:
+        """Chunk ``n``'s stored bytes."""
         return self._entries[self._ends[n - 1] if n else 0 : self._ends[n]]
+
+    def _decompressed(self, n: int) -> bytes:
+        """Chunk ``n``'s JSON."""
+        raw = self._json.get(n)
+        if raw is None:
+            try:
+                raw = lz4.block.decompress(self._compressed(n))
+            except (lz4.block.LZ4BlockError, ValueError):
+                raise CannotPatch("snapshot does not decompress or parse") from None
+        return raw
+
+    def _span(self, pos: int, first: int) -> slice:
+        """Where the card at ``pos`` lies in its chunk's JSON (``first``: the chunk's first card)."""
+        return slice(1 if pos == first else self._card_ends[pos - 1] + 1, self._card_ends[pos])
 
     def _pairs(self, n: int) -> list[list[Any]]:
         """Chunk ``n``: its ``[card, checklists]`` pairs."""
         try:
-            pairs: list[list[Any]] = orjson.loads(lz4.block.decompress(self._entry(n)))
-        except (lz4.block.LZ4BlockError, ValueError):  # orjson.JSONDecodeError is a ValueError
+            pairs: list[list[Any]] = orjson.loads(self._decompressed(n))
+        except orjson.JSONDecodeError:
             raise CannotPatch("snapshot does not decompress or parse") from None
         if not isinstance(pairs, list) or len(pairs) != self._sizes[n]:
             raise CannotPatch("snapshot is not a board with its nested resources")
         return pairs
 
+    def _pair(self, raw: bytes, pos: int, first: int) -> list[Any]:
+        """The ``[card, checklists]`` pair at ``pos`` of its chunk's JSON ``raw``."""
+        try:
+            pair = orjson.loads(memoryview(raw)[self._span(pos, first)])
+        except (orjson.JSONDecodeError, TypeError, IndexError):
+            raise CannotPatch("snapshot does not decompress or parse") from None
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], dict)):
+            raise CannotPatch("snapshot is not a board with its nested resources")
+        return pair
+
     def board(self, only: Iterable[str] | None = None) -> dict[str, Any]:
         """The board with its nested resources, as a whole read returns it (checklists card by card);
-        ``only``: just those cards (and their checklists), for replaying actions on them (their
-        chunks are kept for :meth:`patched`)."""
-        wanted = None if only is None else {c for c in only if c in self._chunk}
-        chunks = range(len(self._sizes)) if wanted is None else sorted({self._chunk[c] for c in wanted})
+        ``only``: just those cards (and their checklists), for replaying actions on them: only
+        their chunks are decompressed (and kept for :meth:`patched`), only they are parsed."""
         cards: list[Any] = []
         checklists: list[Any] = []
-        for n in chunks:
-            pairs = self._pairs(n)
-            if wanted is not None:
-                self._decoded[n] = pairs
-            for card, of_card in pairs:
-                if wanted is None or card.get("id") in wanted:
+        if only is None:
+            for n in range(len(self._sizes)):
+                for card, of_card in self._pairs(n):
+                    cards.append(card)
+                    checklists.extend(of_card)
+            checklists += self.orphans
+        else:
+            wanted = set(only)
+            for pos, card_id in enumerate(self.ids):
+                if card_id in wanted and card_id:
+                    n = bisect_right(self._first, pos) - 1
+                    raw = self._json[n] = self._decompressed(n)
+                    card, of_card = self._pair(raw, pos, self._first[n])
                     cards.append(card)
                     checklists.extend(of_card)
         return {
             **self.fields,
             "cards": cards,
             **{k: list(v) for k, v in self.context.items()},
-            "checklists": checklists + (list(self.orphans) if wanted is None else []),
+            "checklists": checklists,
         }
 
     def patched(self, board: Mapping[str, Any], patch: Patch, tag: str) -> tuple[bytes, ProjectColumns]:
         """The stored body after ``patch`` was applied to ``board`` (this snapshot's
-        :meth:`board` of the cards the actions named): the chunks holding those cards re-encoded,
-        the others' compressed bytes copied, the deleted cards left out; and every remaining card's
-        project inputs."""
+        :meth:`board` of the cards the actions named): the JSON of those cards re-encoded into
+        their chunks, the other cards' JSON copied, the other chunks' compressed bytes copied, the
+        deleted cards left out; and every remaining card's project inputs."""
         loaded = {c["id"]: c for c in board["cards"] if isinstance(c, dict) and isinstance(c.get("id"), str)}
         of_card: dict[str, list[Any]] = {i: [] for i in loaded}
         for cl in board["checklists"]:
             if isinstance(cl, dict) and cl.get("idCard") in of_card:
                 of_card[cl["idCard"]].append(cl)
-        gone = {c for c in patch.deleted if c in self._chunk}
-        touched = {self._chunk[c] for c in (*loaded, *gone) if c in self._chunk}
+        gone = set(patch.deleted)
+        touched = {
+            bisect_right(self._first, pos) - 1
+            for pos, card_id in enumerate(self.ids)
+            if card_id and (card_id in loaded or card_id in gone)
+        }
         values = FieldValues(self.context["customFields"])  # the same definitions: no action edits them
         ids: list[str] = []
         sizes: list[int] = []
+        card_ends: list[int] = []
         entries: list[bytes | memoryview] = []
-        columns = ProjectColumns(self.columns.names)
+        columns = ProjectColumns(self.columns.list_ids, self.columns.shapes)
         for n, (first, size) in enumerate(zip(self._first, self._sizes, strict=True)):
             if n not in touched:
                 ids.extend(self.ids[first : first + size])
+                card_ends.extend(self._card_ends[first : first + size])
                 columns.extend(self.columns, first, first + size)
                 sizes.append(size)
-                entries.append(self._entry(n))
+                entries.append(self._compressed(n))
                 continue
-            pairs = []
-            chunk = self._decoded.get(n)  # the cards board() left out of it are as stored
-            for pos, (card, checklists) in enumerate(self._pairs(n) if chunk is None else chunk, first):
+            raw = memoryview(self._decompressed(n))
+            pairs: list[bytes | memoryview] = []
+            kept = first  # the cards from here to pos keep their stored inputs
+            for pos in range(first, first + size):
                 card_id = self.ids[pos]
-                if card_id in gone:
-                    continue
-                if card_id in loaded:
-                    card, checklists = loaded[card_id], of_card[card_id]
-                    columns.add(card, values)
+                if card_id and (card_id in gone or card_id in loaded):
+                    columns.extend(self.columns, kept, pos)
+                    kept = pos + 1
+                    if card_id in gone:
+                        continue
+                    pairs.append(orjson.dumps([loaded[card_id], of_card[card_id]]))
+                    columns.add_cards((loaded[card_id],), values)
                 else:
-                    columns.extend(self.columns, pos, pos + 1)
+                    pairs.append(raw[self._span(pos, first)])
                 ids.append(card_id)
-                pairs.append([card, checklists])
+            columns.extend(self.columns, kept, first + size)
             if pairs:
                 sizes.append(len(pairs))
-                entries.append(lz4.block.compress(orjson.dumps(pairs)))
+                entries.append(_entry(pairs, card_ends))
         fields = {k: v for k, v in board.items() if k not in NESTED}
-        return _pack(fields, self.context, ids, sizes, entries, columns, self.orphans, tag), columns
+        body = _pack(fields, self.context, ids, sizes, entries, card_ends, columns, self.orphans, tag)
+        return body, columns
 
 
 def open_snapshot(body: bytes | None, tag: object) -> Snapshot:

@@ -28,7 +28,8 @@ Decisions (documented here because Trello leaves them open):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any, Final
@@ -315,7 +316,6 @@ _MICRO: Final = timedelta(microseconds=1)
 # instants kept as microseconds since the epoch: those that no zone can take out of datetime's range
 # (an extreme one stays in its card's raw inputs, so that the error it raises is the same)
 _SAFE: Final = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
-_SCALARS: Final = (str, bool, int, float)
 
 
 def _micros(value: Any) -> int | None:
@@ -328,10 +328,12 @@ def _micros(value: Any) -> int | None:
 
 
 def _exact_json(value: Any) -> bool:
-    """Whether JSON gives ``value`` back as it is (not NaN or infinity, not a huge integer)."""
-    if type(value) is float:
+    """Whether JSON gives ``value`` back as it is: a string, a boolean, a finite float or an
+    integer of 64 bits."""
+    kind = type(value)
+    if kind is float:
         return math.isfinite(value)
-    return type(value) is not int or abs(value) < 2**63
+    return kind is str or kind is bool or (kind is int and abs(value) < 2**63)
 
 
 class ProjectColumns:
@@ -340,52 +342,79 @@ class ProjectColumns:
     without decoding the cards, and 1,000 cards parse and map in a fraction of the time of 1,000
     dicts). Independent of the config: each card's custom field items are resolved by the board's
     definitions (``FieldValues.field_value``, which a snapshot's patches never change) into their
-    non-empty ``(name, value)`` pairs, in item order, a name as its index into ``names``; which
-    ``PROJECT_KEYS`` a name sets (``field_map``) is decided when mapping. ``due`` and ``start`` are
-    microseconds since the epoch. A card that is not digested exactly (an item ``field_value``
-    raises on, a value that is no JSON scalar, an extreme date, an ``idList`` that is no string)
-    keeps its ``project_inputs`` in ``raw`` and is read as ``board_to_project`` reads a card."""
+    non-empty values (``values``, in item order, None when there are none) and the names they are
+    of (``shape``: an index into ``shapes``, the boards' few distinct sequences of names); which
+    ``PROJECT_KEYS`` a name sets (``field_map``) is decided when mapping. ``lists``: an index into
+    ``list_ids``; ``due`` and ``start``: microseconds since the epoch. A card that is not digested
+    exactly (an item ``field_value`` raises on, a value that is no JSON scalar, an extreme date, an
+    ``idList`` that is no string) keeps its ``project_inputs`` in ``raw`` and is read as
+    ``board_to_project`` reads a card; a closed card's other columns are not read."""
 
-    __slots__ = ("_name_at", "closed", "due", "due_complete", "fields", "lists", "names", "raw", "start")
+    __slots__ = (
+        "_list_at",
+        "_shape_at",
+        "closed",
+        "due",
+        "due_complete",
+        "list_ids",
+        "lists",
+        "raw",
+        "shape",
+        "shapes",
+        "start",
+        "values",
+    )
 
-    def __init__(self, names: list[str] | None = None) -> None:
+    def __init__(self, list_ids: list[str] | None = None, shapes: list[list[str]] | None = None) -> None:
         self.closed: list[bool] = []
-        self.lists: list[str] = []
+        self.lists: list[int] = []
         self.due_complete: list[bool] = []
         self.due: list[int | None] = []
         self.start: list[int | None] = []
-        self.fields: list[list[Any]] = []  # per card: name index, value, name index, value, ...
+        self.shape: list[int] = []
+        self.values: list[list[Any] | None] = []
         self.raw: dict[int, dict[str, Any]] = {}  # position -> project_inputs of that card
-        self.names: list[str] = list(names or [])
-        self._name_at = {name: n for n, name in enumerate(self.names)}
+        self.list_ids: list[str] = list(list_ids or [])
+        self.shapes: list[list[str]] = [list(s) for s in shapes or [[]]]  # shape 0: no values
+        self._list_at = {list_id: n for n, list_id in enumerate(self.list_ids)}
+        self._shape_at = {tuple(names): n for n, names in enumerate(self.shapes)}
 
     def __len__(self) -> int:
         return len(self.closed)
 
-    def add(self, card: Mapping[str, Any], values: FieldValues) -> None:
-        """Append one card's inputs (``values``: the board's custom field definitions)."""
-        try:
-            closed, list_id, done, due, start, fields = self._digest(card, values)
-        except _Raw:
-            self.raw[len(self.closed)] = project_inputs(card)
-            closed, list_id, done, due, start, fields = True, "", False, None, None, []
-        self.closed.append(closed)
-        self.lists.append(list_id)
-        self.due_complete.append(done)
-        self.due.append(due)
-        self.start.append(start)
-        self.fields.append(fields)
+    def add_cards(self, cards: Iterable[Mapping[str, Any]], values: FieldValues) -> None:
+        """Append the cards' inputs (``values``: the board's custom field definitions)."""
+        closed, lists, done, due, start = (
+            self.closed.append,
+            self.lists.append,
+            self.due_complete.append,
+            self.due.append,
+            self.start.append,
+        )
+        shape, of_card, digest, raw = self.shape.append, self.values.append, self._digest, self.raw
+        for card in cards:
+            try:
+                row = digest(card, values)
+            except _Raw:
+                raw[len(self.closed)] = project_inputs(card)
+                row = _UNREAD
+            closed(row[0])
+            lists(row[1])
+            done(row[2])
+            due(row[3])
+            start(row[4])
+            shape(row[5])
+            of_card(row[6])
 
-    def _digest(
-        self, card: Mapping[str, Any], values: FieldValues
-    ) -> tuple[bool, str, bool, int | None, int | None, list[Any]]:
+    def _digest(self, card: Mapping[str, Any], values: FieldValues) -> _Row:
         if card.get("closed"):
-            return True, "", False, None, None, []  # never read further
+            return _UNREAD
         list_id = card.get("idList") or ""
         items = card.get("customFieldItems") or []
         if not isinstance(list_id, str) or not isinstance(items, list):
             raise _Raw
-        fields: list[Any] = []
+        names: list[str] = []
+        of_card: list[Any] = []
         for item in items:
             if not isinstance(item, dict) or not isinstance(item.get("idCustomField") or "", str):
                 raise _Raw
@@ -393,29 +422,38 @@ class ProjectColumns:
                 pair = values.field_value(item)
             except Exception:  # whatever it is, the card is read as it comes
                 raise _Raw from None
-            if pair is None or pair[1] in (None, ""):
+            if pair is None:
                 continue
             name, value = pair
-            if type(value) not in _SCALARS or not _exact_json(value):
+            if value is None or value == "":
+                continue
+            if type(value) is not str and not _exact_json(value):
                 raise _Raw
-            at = self._name_at.get(name)
-            if at is None:
-                at = self._name_at[name] = len(self.names)
-                self.names.append(name)
-            fields += (at, value)
-        done = bool(card.get("dueComplete"))
-        return False, list_id, done, _micros(card.get("due")), _micros(card.get("start")), fields
+            names.append(name)
+            of_card.append(value)
+        list_at = self._list_at.get(list_id)
+        if list_at is None:
+            list_at = self._list_at[list_id] = len(self.list_ids)
+            self.list_ids.append(list_id)
+        shape = self._shape_at.get(tuple(names))
+        if shape is None:
+            shape = self._shape_at[tuple(names)] = len(self.shapes)
+            self.shapes.append(names)
+        due, start = card.get("due"), card.get("start")
+        due, start = _micros(due) if due else None, _micros(start) if start else None
+        return False, list_at, bool(card.get("dueComplete")), due, start, shape, of_card or None
 
     def extend(self, other: ProjectColumns, start: int, stop: int) -> None:
-        """Append ``other``'s cards ``start`` to ``stop`` (``other`` has these ``names`` or a prefix
-        of them)."""
+        """Append ``other``'s cards ``start`` to ``stop`` (``other``'s ``list_ids`` and ``shapes``
+        are these or a beginning of them)."""
         at = len(self.closed)
         self.closed += other.closed[start:stop]
         self.lists += other.lists[start:stop]
         self.due_complete += other.due_complete[start:stop]
         self.due += other.due[start:stop]
         self.start += other.start[start:stop]
-        self.fields += other.fields[start:stop]
+        self.shape += other.shape[start:stop]
+        self.values += other.values[start:stop]
         for pos, inputs in other.raw.items():
             if start <= pos < stop:
                 self.raw[at + pos - start] = inputs
@@ -423,28 +461,34 @@ class ProjectColumns:
     def to_json(self) -> dict[str, Any]:
         return {
             "closed": self.closed,
-            "idList": self.lists,
+            "lists": self.lists,
             "dueComplete": self.due_complete,
             "due": self.due,
             "start": self.start,
-            "fields": self.fields,
-            "names": self.names,
+            "shape": self.shape,
+            "values": self.values,
+            "listIds": self.list_ids,
+            "shapes": self.shapes,
             "raw": [[pos, inputs] for pos, inputs in self.raw.items()],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProjectColumns:
         """The columns :meth:`to_json` gave; ValueError/TypeError/KeyError when not of that shape."""
-        out = cls(data["names"])
-        out.closed, out.lists, out.due_complete = data["closed"], data["idList"], data["dueComplete"]
-        out.due, out.start, out.fields = data["due"], data["start"], data["fields"]
+        out = cls(data["listIds"], data["shapes"])
+        out.closed, out.lists, out.due_complete = data["closed"], data["lists"], data["dueComplete"]
+        out.due, out.start, out.shape, out.values = data["due"], data["start"], data["shape"], data["values"]
         out.raw = {int(pos): inputs for pos, inputs in data["raw"]}
-        columns = (out.closed, out.lists, out.due_complete, out.due, out.start, out.fields)
-        if not all(isinstance(c, list) and len(c) == len(out.closed) for c in columns) or not all(
-            isinstance(n, str) for n in out.names
-        ):
+        columns = (out.closed, out.lists, out.due_complete, out.due, out.start, out.shape, out.values)
+        if not all(isinstance(c, list) and len(c) == len(out.closed) for c in columns):
             raise ValueError("project columns of different lengths")
+        if not all(isinstance(x, str) for x in (*out.list_ids, *(n for s in out.shapes for n in s))):
+            raise ValueError("project columns' tables are not names")
         return out
+
+
+_Row = tuple[bool, int, bool, int | None, int | None, int, list[Any] | None]
+_UNREAD: Final[_Row] = (True, 0, False, None, None, 0, None)  # a closed or raw card: not read
 
 
 # Any zone's UTC offset is under 24 hours either way, so an instant 48 hours or more before the
@@ -475,8 +519,7 @@ class _Tally:
 
     def __init__(self, index: BoardIndex) -> None:
         self.index = index
-        # value -> cards, first seen first
-        self.counts: dict[str, dict[Any, int]] = {k: {} for k in PROJECT_KEYS}
+        self.seen: dict[str, list[Any]] = {k: [] for k in PROJECT_KEYS}  # each key's values, card by card
         self.dues: list[datetime] = []
         self.starts: list[datetime] = []
         self.due_micros: list[int] = []
@@ -484,12 +527,6 @@ class _Tally:
         self.open_cards = self.done_cards = 0
         self.closed_lists = {list_id for list_id, lst in index.lists.items() if lst.get("closed")}
         self.with_fields = bool(index.project_fields)
-
-    def values(self, values: Mapping[str, Any]) -> None:
-        counts = self.counts
-        for k, value in values.items():
-            seen = counts[k]
-            seen[value] = seen.get(value, 0) + 1
 
     def card(self, card: Any) -> None:
         if not isinstance(card, dict) or card.get("closed"):
@@ -499,47 +536,67 @@ class _Tally:
         self.open_cards += 1
         self.done_cards += bool(card.get("dueComplete"))
         if self.with_fields:
-            self.values(project_values(card, self.index))
+            for k, value in project_values(card, self.index).items():
+                hash(value)  # an unhashable value cannot be counted: raises here, at its card
+                self.seen[k].append(value)
         if due := parse_instant(card.get("due")):
             self.dues.append(due)
         if start := parse_instant(card.get("start")):
             self.starts.append(start)
 
     def columns(self, columns: ProjectColumns) -> None:
-        keys_of = [self.index.project_keys(name) for name in columns.names] if self.with_fields else None
-        raw, closed_lists = columns.raw, self.closed_lists
-        dues, starts = self.due_micros, self.start_micros
-        open_cards = done_cards = 0
-        rows = zip(
-            columns.closed, columns.lists, columns.due_complete, columns.due, columns.start, columns.fields,
-            strict=True,
-        )  # fmt: skip
-        for n, (closed, list_id, done, due, start, fields) in enumerate(rows):
-            if raw and n in raw:
-                self.card(raw[n])
-                continue
-            if closed or list_id in closed_lists:
-                continue
-            open_cards += 1
-            done_cards += done
-            if fields and keys_of is not None:
-                values: dict[str, Any] = {}
-                for at in range(0, len(fields), 2):
-                    for k in keys_of[fields[at]]:
-                        values[k] = fields[at + 1]
-                self.values(values)
-            if due is not None:
-                dues.append(due)
-            if start is not None:
-                starts.append(start)
-        self.open_cards += open_cards
-        self.done_cards += done_cards
+        """The cards of ``columns``, a raw one (``ProjectColumns.raw``) read by :meth:`card` in its
+        turn, the others a stretch at a time."""
+        closed_at = [list_id in self.closed_lists for list_id in columns.list_ids]
+        plans = [self._plan(names) for names in columns.shapes] if self.with_fields else None
+        start = 0
+        for stop in [*sorted(columns.raw), len(columns)]:
+            self._stretch(columns, start, stop, closed_at, plans)
+            if stop < len(columns):
+                self.card(columns.raw[stop])
+            start = stop + 1
+
+    def _stretch(
+        self,
+        columns: ProjectColumns,
+        start: int,
+        stop: int,
+        closed_at: list[bool],
+        plans: list[list[tuple[int, Callable[[Any], None]]]] | None,
+    ) -> None:
+        opened = [
+            n
+            for n, closed, list_at in zip(
+                range(start, stop), columns.closed[start:stop], columns.lists[start:stop], strict=True
+            )
+            if not closed and not closed_at[list_at]
+        ]
+        self.open_cards += len(opened)
+        self.done_cards += sum(map(columns.due_complete.__getitem__, opened))
+        self.due_micros += [m for m in map(columns.due.__getitem__, opened) if m is not None]
+        self.start_micros += [m for m in map(columns.start.__getitem__, opened) if m is not None]
+        if plans is not None:
+            shapes, values = columns.shape, columns.values
+            for n in opened:
+                of_card = values[n]
+                if of_card is not None:
+                    for at, seen in plans[shapes[n]]:
+                        seen(of_card[at])
+
+    def _plan(self, names: list[str]) -> list[tuple[int, Callable[[Any], None]]]:
+        """For a card whose values are of ``names``: which value each key takes (the last one that
+        sets it, as ``project_values`` gives it) and where it goes."""
+        last: dict[str, int] = {}
+        for at, name in enumerate(names):
+            for k in self.index.project_keys(name):
+                last[k] = at
+        return [(at, self.seen[k].append) for k, at in last.items()]
 
     def project(
         self, board: Mapping[str, Any], board_id: Any, fixed: Mapping[str, Any], ctx: MappingContext
     ) -> SalesProject:
         """The row, ``fixed``: the configured ``project_values`` of the board."""
-        counts = self.counts
+        counts = {k: Counter(values) for k, values in self.seen.items()}  # first seen first
         # the most common value; ties: the first seen (max keeps the first of equal counts)
         picked = {
             k: fixed.get(k, max(counts[k].items(), key=itemgetter(1))[0] if counts[k] else None)
@@ -558,8 +615,8 @@ class _Tally:
             deal_value=None if deal is None else float(deal),
             currency=None if picked["currency"] is None else str(picked["currency"]),
             stage=None if picked["stage"] is None else str(picked["stage"]),
-            start_date=first_day(self.starts + _near(self.start_micros, min), ctx.tz),
-            due_date=last_day(self.dues + _near(self.due_micros, max), ctx.tz),
+            start_date=first_day(self.starts + _near(self.start_micros, latest=False), ctx.tz),
+            due_date=last_day(self.dues + _near(self.due_micros, latest=True), ctx.tz),
             status=ProjectStatus.DONE if done else ProjectStatus.ON_TRACK,
             archived=closed,
             updated_at=parse_instant(board.get("dateLastActivity")),
@@ -567,13 +624,18 @@ class _Tally:
         )
 
 
-def _near(micros: list[int], edge: Any) -> list[datetime]:
-    """The instants (microseconds since the epoch) that ``last_day`` (``edge`` max) or
-    ``first_day`` (min) converts, as datetimes: the others cannot be on the edge's day."""
+def _near(micros: list[int], latest: bool) -> list[datetime]:
+    """The instants (microseconds since the epoch) that ``last_day`` (``latest``) or ``first_day``
+    converts, as datetimes: the others cannot be on the edge's day."""
     if not micros:
         return []
-    at, near = edge(micros), _NEAR // _MICRO
-    return [_EPOCH + timedelta(microseconds=m) for m in micros if abs(at - m) < near]
+    if latest:
+        after = max(micros) - _NEAR // _MICRO
+        near = [m for m in micros if m > after]
+    else:
+        before = min(micros) + _NEAR // _MICRO
+        near = [m for m in micros if m < before]
+    return [_EPOCH + timedelta(microseconds=m) for m in near]
 
 
 def board_to_project(

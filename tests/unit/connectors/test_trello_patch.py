@@ -58,12 +58,32 @@ def stored_header(body: bytes) -> bytes:
     return lz4.block.decompress(body[-4 - size : -4])
 
 
-def columns_of(b: dict[str, Any]) -> dict[str, Any]:
-    """The project columns of a board's cards, as stored."""
+def rows(columns: ProjectColumns) -> list[Any]:
+    """Each card's project inputs in ``columns``: its raw inputs or its digest (tables resolved)."""
+    out: list[Any] = []
+    for n in range(len(columns)):
+        if n in columns.raw:
+            out.append(columns.raw[n])
+        elif columns.closed[n]:
+            out.append("closed")
+        else:
+            names = columns.shapes[columns.shape[n]]
+            fields = list(zip(names, columns.values[n] or [], strict=True))
+            row = (
+                columns.list_ids[columns.lists[n]],
+                columns.due_complete[n],
+                columns.due[n],
+                columns.start[n],
+            )
+            out.append((*row, fields))
+    return out
+
+
+def columns_of(b: dict[str, Any]) -> list[Any]:
+    """The project inputs of a board's cards, as a snapshot of it stores them."""
     columns, values = ProjectColumns(), FieldValues(b["customFields"])
-    for c in b["cards"]:
-        columns.add(c, values)
-    return columns.to_json()
+    columns.add_cards(b["cards"], values)
+    return rows(columns)
 
 
 def act(n: int, kind: str, card: str, **data: Any) -> dict[str, Any]:
@@ -265,7 +285,7 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
     assert checklists == [cl for cl in BOARD["checklists"] if cl["idCard"] == C1]
     assert snap.board(only={"no-such-card"})["cards"] == []
     # the project inputs of every card, without decoding the cards
-    assert snap.columns.to_json() == columns_of(BOARD)
+    assert rows(snap.columns) == columns_of(BOARD) and "closed" in columns_of(BOARD)
     part = snap.board(only={C1, C3})
     assert [c["id"] for c in part["cards"]] == [C1, C3] and part["lists"] == BOARD["lists"]
     actions = [update(1, C1, {"name": "Send proposal"}, name="Send the proposal"), act(2, "deleteCard", C3)]
@@ -275,7 +295,7 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
     apply_actions(whole, actions, listed(actions))
     # the same board as replaying on the whole snapshot; untouched cards are the stored bytes
     assert open_snapshot(again, "u").board() == whole
-    assert inputs.to_json() == open_snapshot(again, "u").columns.to_json() == columns_of(whole)
+    assert rows(inputs) == rows(open_snapshot(again, "u").columns) == columns_of(whole)
     assert len(inputs) == len(BOARD["cards"]) - 1
     assert named_cards([*actions, {"data": {"card": "not an object"}}, "junk"]) == {C1, C3}
 
@@ -322,9 +342,10 @@ def test_a_snapshot_that_cannot_be_trusted_reads_the_board_whole(
         open_snapshot(body, tag).board()
 
 
-def test_a_big_board_is_patched_chunk_by_chunk() -> None:
-    """A simulated 200-card board (several chunks): renames, a move and a deletion in different
-    chunks; only their chunks are decoded, and the result equals replaying on the whole board."""
+def test_a_big_board_is_patched_chunk_by_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A simulated 200-card board (several chunks): renames, a move and deletions in different
+    chunks; only their chunks are decompressed and only those cards parsed, and the result equals
+    replaying on the whole board."""
     from simulators.trello import TrelloSim
 
     sim = TrelloSim(seed=3, boards=1, cards_per_board=200)
@@ -345,23 +366,35 @@ def test_a_big_board_is_patched_chunk_by_chunk() -> None:
         update(1, first, {"name": "a"}, name="renamed first"),
         update(2, middle, {"idList": "x"}, idList=target),
         act(3, "deleteCard", last),
+        act(4, "deleteCard", order[2]),
     ]
+    for n in (5, 70):  # cards whose project inputs are kept raw, after a deleted one
+        whole["cards"][n]["customFieldItems"] = [{"idCustomField": "x", "value": {"number": "abc"}}, "junk"]
     snap = open_snapshot(encode_snapshot(whole, "t"), "t")
+    assert sorted(snap.columns.raw) == [5, 70]
     assert len(snap._sizes) == -(-200 // CHUNK_CARDS)
-    decoded: list[int] = []
-    pairs = snap._pairs
+    decompressed: list[int] = []
+    parsed: list[int] = []
+    decompress, pair = lz4.block.decompress, snap._pair
 
-    def counted(n: int) -> list[list[Any]]:
-        decoded.append(n)
-        return pairs(n)
+    def counted(raw: Any) -> bytes:
+        decompressed.append(next(n for n in range(len(snap._sizes)) if snap._compressed(n) == raw))
+        return decompress(raw)  # type: ignore[no-any-return]
 
-    snap._pairs = counted  # type: ignore[method-assign]
+    def parsing(raw: bytes, pos: int, first: int) -> list[Any]:
+        parsed.append(pos)
+        return pair(raw, pos, first)
+
+    monkeypatch.setattr(lz4.block, "decompress", counted)
+    monkeypatch.setattr(snap, "_pair", parsing)
     part = snap.board(only=named_cards(actions))
     patch = apply_actions(part, actions, listed(actions))
     body, inputs = snap.patched(part, patch, "u")
-    assert set(decoded) == {0, 100 // CHUNK_CARDS, 199 // CHUNK_CARDS}
+    # each chunk holding a named card decompressed once, only the named cards parsed
+    assert decompressed == [0, 100 // CHUNK_CARDS, 199 // CHUNK_CARDS] and parsed == [0, 2, 100, 199]
+    monkeypatch.undo()
     apply_actions(whole, actions, listed(actions))
     assert open_snapshot(body, "u").board() == whole
-    assert inputs.to_json() == columns_of(whole)
+    assert rows(inputs) == columns_of(whole) and sorted(inputs.raw) == [4, 69]
     after = open_snapshot(body, "u")
     assert len(after.board(only={middle})["cards"]) == 1 and after.board(only={last})["cards"] == []

@@ -387,8 +387,7 @@ def test_project_customer_tie_goes_to_the_first_seen(order: tuple[str, ...], exp
 def columns(cards: list[Any], defs: Any) -> ProjectColumns:
     """The cards' columns as a snapshot stores them: digested, then through JSON."""
     out, values = ProjectColumns(), FieldValues(defs)
-    for c in cards:
-        out.add(c, values)
+    out.add_cards(cards, values)
     return ProjectColumns.from_json(orjson.loads(orjson.dumps(out.to_json())))
 
 
