@@ -63,9 +63,9 @@ from connectors.trello_patch import (
     NESTED,
     CannotPatch,
     apply_actions,
-    encode_snapshot,
     named_cards,
     open_snapshot,
+    snapshot_and_columns,
 )
 from connectors.trello_push import TrelloPusher
 from errors import NotFound
@@ -298,7 +298,9 @@ class TrelloConnector(Connector):
         # thread's malloc arena, which kept them (peak RSS 141 -> 194 MB for 100k tasks). Without a
         # date to read the log from, no snapshot and no watermark: the board's next change reads it
         # whole.
-        snapshot = encode_snapshot(board, tag) if isinstance(activity, str) and activity else None
+        snapshot, columns = (
+            snapshot_and_columns(board, tag) if isinstance(activity, str) and activity else (None, None)
+        )
         cards: list[dict[str, Any]] = board.pop("cards", None) or []
         lists = board.pop("lists", None) or []
         labels = board.pop("labels", None) or []
@@ -320,9 +322,11 @@ class TrelloConnector(Connector):
             "checklists": checklists,
         }
         yield RawPage(partition, "person", members, context={"board": board}, full=True)
-        # the project page gets its own list: the task pages below are cut off the front of ``cards``
-        # (a page's cards are freed once it is written, not when the whole board is)
-        yield RawPage(partition, "project", [board], context={**context, "cards": list(cards)}, full=True)
+        # the project row is mapped from the snapshot's project columns (as a patched board's is),
+        # else from its own list: the task pages below are cut off the front of ``cards`` (a page's
+        # cards are freed once it is written, not when the whole board is)
+        project_cards = columns if columns is not None else list(cards)
+        yield RawPage(partition, "project", [board], context={**context, "cards": project_cards}, full=True)
         pages = max(1, math.ceil(len(cards) / TASK_PAGE_SIZE))
         for n in range(1, pages + 1):
             last = n == pages

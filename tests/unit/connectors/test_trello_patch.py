@@ -398,3 +398,36 @@ def test_a_big_board_is_patched_chunk_by_chunk(monkeypatch: pytest.MonkeyPatch) 
     assert rows(inputs) == columns_of(whole) and sorted(inputs.raw) == [4, 69]
     after = open_snapshot(body, "u")
     assert len(after.board(only={middle})["cards"]) == 1 and after.board(only={last})["cards"] == []
+
+
+def test_a_whole_reads_project_row_from_fresh_columns_equals_the_cards() -> None:
+    """A whole read maps its project row from the columns ``snapshot_and_columns`` just stored (not
+    round-tripped through JSON): the same row and quarantine as from the cards, in two configs."""
+    from zoneinfo import ZoneInfo
+
+    from connectors.trello_patch import snapshot_and_columns
+    from mapping.base import MappingContext
+    from mapping.trello import map_records
+    from simulators.trello import TrelloSim
+
+    sim = TrelloSim(seed=11, boards=2, cards_per_board=300)
+    for b in sim.boards.values():
+        cards = [dict(c) for c in b.cards.values()]
+        nested = {
+            "lists": b.lists,
+            "labels": b.labels,
+            "members": [sim.members[m] for m in b.member_ids],
+            "checklists": b.checklists,
+            "customFields": b.custom_fields,
+        }
+        body, columns = snapshot_and_columns({**b.summary(None), "cards": cards, **nested}, "t")
+        assert body.startswith(b"trello-board/3 t\n")
+        context = {**nested, "board": b.summary(None)}
+        for field_map in ({}, {"stage": "Phase", "customer": "Stage"}):
+            ctx = MappingContext(
+                source="t", kind="trello", tz=ZoneInfo("America/Santiago"), field_map=field_map
+            )
+            whole = map_records("project", [b.summary(None)], {**context, "cards": cards}, ctx)
+            fresh = map_records("project", [b.summary(None)], {**context, "cards": columns}, ctx)
+            assert fresh.projects == whole.projects and fresh.quarantined == whole.quarantined
+            assert whole.projects and whole.projects[0].fields["cards_open"] > 0
