@@ -36,6 +36,7 @@ from sync.store_rows import (
     task_row,
 )
 from sync.store_write import sqlite_date, sqlite_instant
+from tests.unit.sync.test_fingerprint import NOW, base_task
 
 SHANGHAI = timezone(timedelta(hours=8))
 POSTGRES_URL = os.environ.get("SALESYNC_TEST_POSTGRES_URL")
@@ -50,40 +51,7 @@ BACKENDS = [
         ],
     ),
 ]
-NOW = datetime(2026, 11, 27, 9, 30, 15, 123000, tzinfo=UTC)
-
-
-def base_task(**over: Any) -> Task:
-    """A fixed task (the pinned fingerprints below are of it: never change it)."""
-    owner = Person(id="u1", name="Li Lei 李雷", email="li@example.com", handle="lilei")
-    data: dict[str, Any] = {
-        "source": "s",
-        "kind": "trello",
-        "id": "c1",
-        "url": "https://t.example/c/1",
-        "project_id": "b1",
-        "project": "ACME",
-        "title": "Call ACME 跟进",
-        "status": TaskStatus.IN_PROGRESS,
-        "source_status": "Doing",
-        "owner": owner,
-        "assignees": (owner, Person(id="u2", name="Han", email=None, handle="han")),
-        "due_date": date(2026, 12, 1),
-        "due_at": NOW,
-        "start_date": date(2026, 11, 1),
-        "completed": False,
-        "completed_at": None,
-        "created_at": NOW - timedelta(days=3),
-        "updated_at": NOW,
-        "labels": ("hot", "q4"),
-        "priority": "high",
-        "parent_id": None,
-        "is_milestone": False,
-        "archived": False,
-        "fields": {"customer": "ACME", "deal_value": 1200.5, "tags": ["a", "b"], "n": 3},
-    }
-    data.update(over)
-    return Task(**data)
+# base_task(): the fixed task of the fingerprint tests; the pinned fingerprints below are of it.
 
 
 # -- pinned fingerprints ----------------------------------------------------------------------------
