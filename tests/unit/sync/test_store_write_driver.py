@@ -8,7 +8,6 @@ SQLAlchemy's types would have bound, and read back the same, on SQLite and Postg
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -37,20 +36,9 @@ from sync.store_rows import (
 )
 from sync.store_write import sqlite_date, sqlite_instant
 from tests.unit.sync.test_fingerprint import NOW, base_task
+from tests.unit.sync.test_store import BACKENDS
 
 SHANGHAI = timezone(timedelta(hours=8))
-POSTGRES_URL = os.environ.get("SALESYNC_TEST_POSTGRES_URL")
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param(
-        "postgresql",
-        id="postgresql",
-        marks=[
-            pytest.mark.postgres,
-            pytest.mark.skipif(not POSTGRES_URL, reason="SALESYNC_TEST_POSTGRES_URL not set"),
-        ],
-    ),
-]
 # base_task(): the fixed task of the fingerprint tests; the pinned fingerprints below are of it.
 
 
