@@ -13,8 +13,6 @@ from functools import lru_cache
 from typing import Any, Final
 
 from sqlalchemy import JSON, Connection, Date, DateTime, Table
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from connectors.http import REDACTOR
 from mapping.base import Quarantined
@@ -46,13 +44,6 @@ def chunks(items: Sequence[Any], size: int | None = None) -> Iterator[Sequence[A
     size = size or CHUNK
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def dialect_insert(conn: Connection, table: Table) -> Insert:
-    """The backend's INSERT that knows ON CONFLICT (sqlite and postgresql share the API)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 # -- the driver path -------------------------------------------------------------------------------
