@@ -545,7 +545,8 @@ def _boards(draw: st.DrawFn) -> tuple[dict[str, Any], MappingContext]:
 def test_the_project_row_from_columns_equals_the_one_from_whole_cards_for_any_board(case: Any) -> None:
     board, c = case
     whole, cut, _ = both(board, c)
-    assert cut.projects == whole.projects
+    # repr, not ==: a "NaN" number field gives deal_value=nan on both sides, and nan != nan
+    assert repr(cut.projects) == repr(whole.projects)
     assert [(q.entity, q.record_id, q.reason) for q in cut.quarantined] == [
         (q.entity, q.record_id, q.reason) for q in whole.quarantined
     ]
