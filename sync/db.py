@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from errors import ConfigError
+from sync.wal import WAL_AUTOCHECKPOINT_PAGES, Checkpointer
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ _MIGRATION_LOCK_KEY: Final = 0x5A1E5
 _SUPPORTED = ("sqlite", "postgresql")
 # Execution option marking a connection that will write (SQLite then begins IMMEDIATE).
 WRITE_OPTION: Final = "salesync_write"
+# A file SQLite engine's background WAL checkpointer (sync.wal), ended by engine.dispose().
+CHECKPOINTERS: Final[weakref.WeakKeyDictionary[Engine, Checkpointer]] = weakref.WeakKeyDictionary()
 
 
 def default_database_url(config_path: Path | None) -> str:
@@ -212,6 +216,8 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
             if not memory:
                 cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = NORMAL")
+                # checkpoints run in the background (sync.wal); this only bounds the WAL when it lags
+                cur.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             cur.execute("PRAGMA foreign_keys = ON")
         finally:
             cur.close()
@@ -221,6 +227,18 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
         # A writer takes the write lock up front (waiting up to busy_timeout): a deferred BEGIN that
         # reads first and writes later fails at once with SQLITE_BUSY when another writer got in between.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+
+    if memory:
+        return
+    checkpointer = CHECKPOINTERS[engine] = Checkpointer(str(engine.url.database))
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(_conn: Connection) -> None:
+        checkpointer.kick()
+
+    @event.listens_for(engine, "engine_disposed")
+    def _on_dispose(_engine: Engine) -> None:
+        checkpointer.close()
 
 
 _ORJSON_OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
