@@ -17,6 +17,7 @@ import lz4.frame
 import pytest
 import respx
 
+from connectors import trello
 from connectors.base import Partition, RawPage
 from connectors.http import HttpOptions
 from connectors.trello import TASK_PAGE_SIZE, TrelloConnector
@@ -138,6 +139,27 @@ async def test_changed_boards_share_one_batch_of_their_action_routes(
     patched = open_snapshot(tasks.snapshot, tasks.cursor["snapshot"]).board()
     assert next(c for c in patched["cards"] if c["id"] == C1)["name"] == "Send the proposal"
     assert [c["id"] for c in second[1].items] == [C2]
+
+
+async def test_the_next_group_s_batch_is_asked_while_this_one_is_patched(
+    conn: TrelloConnector, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one route per /batch, pulling the first board already asks the second's: its actions
+    arrive while the first board is patched, and the second pull waits for no round trip."""
+    monkeypatch.setattr(trello, "BATCH_MAX_ROUTES", 1)
+    answers = {BOARD: [rename(BOARD, C1, "x")], BOARD2: [rename(BOARD2, C2, "y", 2)]}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[{"200": answers[path.split("/")[2]]} for path, _ in routes(request)])
+
+    batch = api.get("/batch").mock(side_effect=answer)
+    await conn.partitions()
+    await conn.prepare({BOARD: cursor(BOARD), BOARD2: cursor(BOARD2)}, read_snapshot)
+    await collect(conn, BOARD, cursor(BOARD))
+    assert [routes(c.request)[0][0] for c in batch.calls] == [f"/boards/{b}/actions" for b in (BOARD, BOARD2)]
+    second = await collect(conn, BOARD2, cursor(BOARD2))
+    assert batch.call_count == 2 and conn.stats.requests == 3  # no more requests than without asking ahead
+    assert [c["id"] for c in second[1].items] == [C2] and conn.board_reads[BOARD2] == "patched"
 
 
 async def test_a_board_whose_route_fails_is_read_whole(conn: TrelloConnector, api: respx.MockRouter) -> None:
