@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import sqlite
 
 from mapping.schema import Person, SalesProject, Task, TaskStatus
+from sync import store_write
 from sync import tables as t
 from sync.store import Store
 from sync.store_rows import (
@@ -34,7 +35,7 @@ from sync.store_rows import (
     task_hash,
     task_row,
 )
-from sync.store_write import sqlite_date, sqlite_instant
+from sync.store_write import fetch_all, sqlite_date, sqlite_instant
 from tests.unit.sync.test_fingerprint import NOW, base_task
 from tests.unit.sync.test_store import BACKENDS
 
@@ -317,3 +318,70 @@ def test_history_read_back_from_the_driver(store: Store) -> None:
     again = store.write_page("drv", "trello", "b1", tasks=second, now=later + timedelta(hours=1))
     assert (again.changed, again.unchanged) == (0, 4)
     assert len(list(store.task_history("drv"))) == len(expected)
+
+
+def test_a_change_keeping_the_indexed_columns_updates_only_the_others(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite rewrites the entries of every index whose column a statement sets: a stored task whose
+    indexed columns stay is an UPDATE of the other columns, and it stores what the upsert stores."""
+    assert store_write.INDEXED == ("owner_email", "partition_id", "project_id")
+    split = store_write._split_updates
+    calls: list[tuple[int, int]] = []
+
+    def spy(*args: Any) -> Any:
+        upserts, updates = split(*args)
+        calls.append((len(upserts), len(updates)))
+        return upserts, updates
+
+    han = Person(id="u2", name="Han", email="han@example.com")
+    for source in ("split", "upsert"):
+        if source == "split":
+            monkeypatch.setattr(store_write, "_split_updates", spy)
+        else:  # everything through the upsert, as before
+            monkeypatch.setattr(store_write, "_split_updates", lambda _c, _i, params, _x: (list(params), []))
+        first = odd_tasks(source)
+        store.write_page(source, "trello", "b1", tasks=first, now=NOW)
+        second = [
+            first[0].model_copy(update={"title": "renamed"}),  # keeps its indexed columns
+            first[1].model_copy(update={"project_id": "p-other", "title": "moved"}),
+            first[2].model_copy(update={"owner": han}),  # a new owner_email
+            first[3].model_copy(update={"archived": False, "fields": {}}),  # keeps them
+            first[4],  # unchanged
+            base_task(source=source, id="c6"),  # new
+        ]
+        store.write_page(source, "trello", "b1", tasks=second, now=NOW + timedelta(hours=1))
+        # a card moved to another board: its partition_id changes
+        store.write_page(
+            source, "trello", "b2", tasks=[second[0].model_copy(update={"title": "b2"})], now=NOW
+        )
+    # pages: all new; c1 and c4 updated, c2, c3 and c6 upserted (PostgreSQL: all upserted); c1 moved
+    assert calls == (
+        [(5, 0), (3, 2), (1, 0)] if store.engine.dialect.name == "sqlite" else [(5, 0), (5, 0), (1, 0)]
+    )
+    with store.engine.connect() as conn:
+        for table, key in STORED.items():
+            assert raw_rows(conn, table, key, "split") == raw_rows(conn, table, key, "upsert"), table.name
+        history = [
+            sorted(r[1:] for r in raw_rows(conn, t.task_history, "source", s)) for s in ("split", "upsert")
+        ]
+        assert history[0] == history[1] and len(history[0]) == 2  # c3 owner, c4 archived (ids apart)
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        by_index = {
+            column: sorted(
+                r[0]
+                for r in fetch_all(
+                    conn,
+                    f'SELECT "id" FROM "tasks" WHERE "source" = {mark} AND "{column}" = {mark}',
+                    ("split", value),
+                )
+            )
+            for column, value in (
+                ("partition_id", "b2"),
+                ("project_id", "p-other"),
+                ("owner_email", "han@example.com"),
+            )
+        }
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"  # indexes match the rows
+    assert by_index == {"partition_id": ["c1"], "project_id": ["c2"], "owner_email": ["c3"]}
