@@ -64,6 +64,7 @@ def test_a_store_s_commits_reach_the_database_file_without_the_writer_checkpoint
     finally:
         store.close()
     assert not checkpointer.running  # dispose stops it
+    assert not Path(f"{path}-wal").exists()  # and the last connection closed takes the WAL with it
 
 
 def test_the_thread_ends_when_idle_and_starts_again_on_the_next_commit(tmp_path: Path) -> None:
