@@ -80,6 +80,9 @@ class Sims:
         self.asana_server.reset_log()
         self.trello.token_limiter = WindowLimiter(*self.limits.trello) if self.limits.trello else None
         self.asana.limiter = WindowLimiter(*self.limits.asana) if self.limits.asana else None
+        search = self.asana.search_limiter  # Asana's search window (60/min) is a limit of its own
+        if search is not None:
+            self.asana.search_limiter = WindowLimiter(search.limit, search.window)
 
     def requests(self) -> tuple[int, int]:
         """(requests, of which answered 429) since the last :meth:`reset`, both simulators."""
