@@ -109,6 +109,11 @@ class Store:
         return db.write_transaction(self.engine)
 
     def close(self) -> None:
+        # the checkpointer first: its connection closed before the pool's, so the last of those
+        # checkpoints the WAL and removes it (dispose() itself stops it only after the pool)
+        checkpointer = db.CHECKPOINTERS.get(self.engine)
+        if checkpointer is not None:
+            checkpointer.close()
         self.engine.dispose()
 
     # -- writing -----------------------------------------------------------------------------

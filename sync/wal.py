@@ -39,6 +39,7 @@ class Checkpointer:
         self._uri = f"file:{quote(str(Path(path).resolve()))}?mode=rw"
         self._every, self._idle = every, idle
         self._kicked = threading.Event()
+        self._stop = threading.Event()  # close(): cuts the pause between checkpoints short
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -63,6 +64,7 @@ class Checkpointer:
         with self._lock:
             self._closed = True
             thread = self._thread
+        self._stop.set()
         self._kicked.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -76,8 +78,9 @@ class Checkpointer:
                     return
                 self._kicked.clear()
             pause = self._last + self._every - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)  # the kicks of this interval's commits are served by one checkpoint
+            # the kicks of this interval's commits are served by one checkpoint
+            if pause > 0 and self._stop.wait(pause):
+                continue  # closed meanwhile: the loop ends at the top
             self._checkpoint()
             self._last = time.monotonic()
 
