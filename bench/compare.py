@@ -138,8 +138,13 @@ def median_run(runs: list[ChildResult]) -> ChildResult:
     seconds noted in its data (``all_seconds``)."""
     ordered = sorted(runs, key=lambda r: (not r.ok, r.seconds))
     pick = ordered[(len(ordered) - 1) // 2]
-    pick.data["all_seconds"] = [round(r.seconds, 2) for r in runs]
+    pick.data["all_seconds"] = [r.seconds for r in runs]
     return pick
+
+
+def runs_column(r: ChildResult) -> str:
+    """The "runs s" cell: every repeat's seconds (just this run's without ``median_run``)."""
+    return ", ".join(f"{x:.2f}" for x in r.data.get("all_seconds", [r.seconds]))
 
 
 def fresh(path: Path) -> Path:
@@ -202,11 +207,10 @@ def compare(
                 )
             if not r.ok:
                 goal = f"FAILED: {r.error}"[:120]
-            every = ", ".join(f"{x:.2f}" for x in r.data.get("all_seconds", [r.seconds]))
             lines.append(
                 f"| {r.name} | {ms:g} ms | {r.seconds:.2f} | {r.seconds / floor.seconds:.2f}x | {r.requests} | "
                 f"{minimum} | {r.rate_limited} | {r.peak_rss_mb:.0f} | {r.data.get('records', '?')} | {goal} | "
-                f"{every} |"
+                f"{runs_column(r)} |"
             )
         print(f"  latency {ms:g} ms done", file=sys.stderr, flush=True)
     return lines, dbs, full
@@ -267,10 +271,9 @@ def incremental(
             f = full[ms]
             rq, tm = r.requests / f.requests, r.seconds / f.seconds
             ok = "met" if rq <= GOAL_INCREMENTAL and tm <= GOAL_INCREMENTAL else "MISSED"
-            every = ", ".join(f"{x:.2f}" for x in r.data["all_seconds"])
             lines.append(
                 f"| {shape} | {ms:g} ms | {f.requests} | {r.requests} | {rq:.1%} | {f.seconds:.2f} | {r.seconds:.2f} | "
-                f"{tm:.1%} | {ok if r.ok else 'FAILED: ' + r.error} | {every} |"
+                f"{tm:.1%} | {ok if r.ok else 'FAILED: ' + r.error} | {runs_column(r)} |"
             )
     return ["Changed (each run): " + "; ".join(notes) + ".", "", *lines]
 
