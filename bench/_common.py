@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,7 @@ def run_child(name: str, module: str, spec: dict[str, Any], sims: Sims | None = 
         sims.reset()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RUNTIME__DLTHUB_TELEMETRY": "false"}
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
+        own_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-m", module, json.dumps(spec)], cwd=ROOT, stdout=out, stderr=err, env=env
@@ -135,6 +137,7 @@ def run_child(name: str, module: str, spec: dict[str, Any], sims: Sims | None = 
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         outer = time.perf_counter() - started
+        own_after = resource.getrusage(resource.RUSAGE_SELF)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
@@ -147,6 +150,9 @@ def run_child(name: str, module: str, spec: dict[str, Any], sims: Sims | None = 
             name, outer, rss, requests, limited, ok=False, error=f"exit {proc.returncode}: {tail}"
         )
     data = json.loads(lines[-1])
+    # CPU seconds (user + system) the child spent, and this process (the simulators' threads) meanwhile
+    data["child_cpu"] = usage.ru_utime + usage.ru_stime
+    data["sim_cpu"] = (own_after.ru_utime - own_before.ru_utime) + (own_after.ru_stime - own_before.ru_stime)
     own = data.pop("peak_rss_kb", None)
     if own:
         rss = own / 1024

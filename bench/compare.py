@@ -167,8 +167,8 @@ def compare(
     so a slow spell of a shared machine falls on all of them; the median run of each is shown."""
     minimum = sims.minimum_requests()
     lines = [
-        "| contender | latency | wall s | x floor | requests | minimum | 429s | peak RSS MB | records | goal | runs s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| contender | latency | wall s | x floor | requests | minimum | 429s | peak RSS MB | records | CPU s: own / simulators | goal | runs s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     dbs: dict[float, Path] = {}
     full: dict[float, ChildResult] = {}
@@ -209,7 +209,8 @@ def compare(
                 goal = f"FAILED: {r.error}"[:120]
             lines.append(
                 f"| {r.name} | {ms:g} ms | {r.seconds:.2f} | {r.seconds / floor.seconds:.2f}x | {r.requests} | "
-                f"{minimum} | {r.rate_limited} | {r.peak_rss_mb:.0f} | {r.data.get('records', '?')} | {goal} | "
+                f"{minimum} | {r.rate_limited} | {r.peak_rss_mb:.0f} | {r.data.get('records', '?')} | "
+                f"{r.data.get('child_cpu', 0):.1f} / {r.data.get('sim_cpu', 0):.1f} | {goal} | "
                 f"{runs_column(r)} |"
             )
         print(f"  latency {ms:g} ms done", file=sys.stderr, flush=True)
