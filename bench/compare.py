@@ -57,8 +57,11 @@ UNLIMITED: tuple[int, float] = (10_000_000, 1.0)
 # -- the salesync contender (runs in the child) --------------------------------------------------
 def salesync_child(spec: dict[str, Any]) -> dict[str, Any]:
     """``run_sync`` over both simulators into ``spec['db']`` (SQLite): the whole path."""
+    # both connector modules before the clock (imports are excluded): the Asana one comes with its
+    # config class; the Trello one the run itself would import otherwise
     from config.models import Config
     from connectors.asana import AsanaSourceConfig
+    from connectors.trello import TrelloConnector  # noqa: F401
     from connectors.trello_config import TrelloSourceConfig
     from sync.engine import SyncOptions, run_sync
     from sync.store import Store
