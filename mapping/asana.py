@@ -29,7 +29,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from mapping.base import Entity, MappedPage, MappingContext, Quarantined, local_date
+from mapping.base import Entity, MappedPage, MappingContext, Quarantined, finite_number, local_date
 from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus
 from mapping.status import resolve_status
 
@@ -350,8 +350,9 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         raise TypeError("deal_value: expected a number")
     if isinstance(value, int | float):
-        return float(value)
+        return finite_number(value, "deal_value")
     try:
-        return float(str(value).replace(",", "").strip())
+        number = float(str(value).replace(",", "").strip())
     except ValueError:
         raise ValueError(f"deal_value: not a number: {value!r}") from None
+    return finite_number(number, "deal_value")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -54,6 +55,17 @@ class Mapper(Protocol):
     def __call__(
         self, entity: Entity, items: list[dict[str, Any]], context: Mapping[str, Any], ctx: MappingContext
     ) -> MappedPage: ...
+
+
+def finite_number(value: Any, what: str) -> float:
+    """``float(value)``, refusing NaN and the infinities: a number field holding "NaN" (Trello keeps
+    a number field's value as a string) is as bad as one holding "abc". Left through, it became
+    NULL in SQLite but NaN in PostgreSQL, whose sums it turned into NaN; now its record is
+    quarantined with this reason, as for any other value that is not a number."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what}: not a finite number: {value!r}")
+    return number
 
 
 def local_date(instant: datetime, tz: ZoneInfo) -> date:

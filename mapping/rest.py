@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import jmespath
 
-from mapping.base import Entity, MappedPage, MappingContext, Quarantined, local_date
+from mapping.base import Entity, MappedPage, MappingContext, Quarantined, finite_number, local_date
 from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus
 from mapping.status import resolve_status
 
@@ -224,7 +224,7 @@ def _project(raw: dict[str, Any], r: _Reader) -> SalesProject:
         url=r.text(raw, "url"),
         owner=owners[0] if owners else None,
         customer=r.text(raw, "customer"),
-        deal_value=float(deal) if deal not in (None, "") else None,
+        deal_value=finite_number(deal, "deal_value") if deal not in (None, "") else None,
         currency=r.text(raw, "currency"),
         stage=r.text(raw, "stage"),
         start_date=r.when(raw, "start")[0],

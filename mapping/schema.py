@@ -178,7 +178,7 @@ class SalesProject(_Timestamped):
     url: str | None = None
     owner: Person | None = None
     customer: str | None = None
-    deal_value: float | None = None
+    deal_value: float | None = Field(default=None, allow_inf_nan=False)  # NaN is no deal value
     currency: str | None = None
     stage: str | None = None
     start_date: date | None = None

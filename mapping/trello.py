@@ -35,7 +35,7 @@ from operator import itemgetter
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from mapping.base import Entity, MappedPage, MappingContext, Quarantined, local_date
+from mapping.base import Entity, MappedPage, MappingContext, Quarantined, finite_number, local_date
 from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus
 from mapping.status import resolve_status
 
@@ -119,7 +119,7 @@ class FieldValues:
         if not isinstance(value, dict) or not value:
             return None
         if kind == "number" or "number" in value:
-            return name, float(value["number"])
+            return name, finite_number(value["number"], name)
         if kind == "checkbox" or "checked" in value:
             return name, str(value.get("checked")).lower() == "true"
         if kind == "date" or "date" in value:

@@ -222,3 +222,21 @@ def test_project_and_people() -> None:
 def test_project_status(raw: dict[str, Any], want: ProjectStatus) -> None:
     page = map_records("project", [{"gid": "9", "name": "p", **raw}], {}, ctx())
     assert page.projects[0].status is want
+
+
+@pytest.mark.parametrize("deal", [float("nan"), float("inf"), "NaN", "-Infinity"])
+def test_a_deal_value_that_is_not_a_finite_number_quarantines_its_project(deal: Any) -> None:
+    """NaN reaches a page through the stdlib's JSON fallback (orjson refuses it); as text it is any
+    string. SQLite stored it as NULL, PostgreSQL as NaN, which made every sum of deal values NaN."""
+    raw = copy.deepcopy(load("projects_page.json")["data"])
+    deal_fields = [cf for cf in raw[0]["custom_fields"] if cf.get("name") == "Deal value"]
+    assert deal_fields  # the fixture's project has one
+    for cf in deal_fields:
+        if isinstance(deal, str):
+            cf.update(type="text", resource_subtype="text", text_value=deal, number_value=None)
+        else:
+            cf["number_value"] = deal
+    page = map_records("project", raw, {"users": USERS}, ctx())
+    assert [q.record_id for q in page.quarantined] == [raw[0]["gid"]]
+    assert "deal_value: not a finite number" in page.quarantined[0].reason
+    assert [p.id for p in page.projects] == [r["gid"] for r in raw[1:]]

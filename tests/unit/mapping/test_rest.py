@@ -7,11 +7,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from connectors.rest_config import MappingConfig
 from mapping.base import MappingContext
 from mapping.rest import map_records, parse_when
-from mapping.schema import TaskStatus
+from mapping.schema import SalesProject, TaskStatus
 
 SH = ZoneInfo("Asia/Shanghai")
 NY = ZoneInfo("America/New_York")
@@ -173,3 +174,23 @@ def test_projects_and_people() -> None:
     )
     people = map_records("person", [{"id": "u1", "n": "李娜", "e": "ln@example.com"}, {"n": "nobody"}], {}, c)
     assert [x.name for x in people.people] == ["李娜"] and len(people.quarantined) == 1
+
+
+@pytest.mark.parametrize("amount", ["NaN", "inf", "-Infinity", float("nan")])
+def test_a_deal_value_that_is_not_a_finite_number_quarantines_its_project(amount: Any) -> None:
+    c = ctx({"project": {"fields": {"id": "id", "name": "title", "deal_value": "amount"}}})
+    page = map_records(
+        "project",
+        [{"id": 1, "title": "Bad", "amount": amount}, {"id": 2, "title": "Good", "amount": "9.5"}],
+        {},
+        c,
+    )
+    assert [p.id for p in page.projects] == ["2"] and page.projects[0].deal_value == 9.5
+    assert len(page.quarantined) == 1 and "deal_value: not a finite number" in page.quarantined[0].reason
+
+
+def test_the_schema_refuses_a_deal_value_that_is_not_a_finite_number() -> None:
+    """The backstop of every mapper (and of a hand-made SalesProject)."""
+    with pytest.raises(ValidationError, match="finite number"):
+        SalesProject(source="s", kind="rest", id="1", name="P", deal_value=float("nan"))
+    assert SalesProject(source="s", kind="rest", id="1", name="P", deal_value="12.5").deal_value == 12.5
