@@ -15,19 +15,19 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from errors import ConfigError
+from sync.migrations import HEAD
 from sync.wal import WAL_AUTOCHECKPOINT_PAGES, Checkpointer
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 
@@ -124,21 +124,43 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+# Alembic is imported where a migration is read or run, not with this module: a run against an
+# up-to-date database (every run but the first after an upgrade) never needs it.
+
+
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def stored_revision(engine: Engine) -> str | None:
+    """The database's revision as Alembic keeps it (its ``alembic_version`` table; None when there
+    is none or it is empty), read with plain SQL."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    # more than one row (branches) never matches HEAD: upgrade() lets Alembic sort it out
+    return rows[0][0] if len(rows) == 1 else ("+".join(sorted(r[0] for r in rows)) or None)
+
+
 def needs_upgrade(engine: Engine) -> bool:
-    return current_revision(engine) != head_revision()
+    return stored_revision(engine) != HEAD
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
     """Apply the migrations up to ``revision`` in one transaction; returns the revision now current."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with write_transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
@@ -157,6 +179,8 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
     # No alembic.ini: the script location is inside the package, the connection is handed over.
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
