@@ -237,12 +237,13 @@ class Store:
 
     def get_snapshot(self, source: str, partition_id: str) -> bytes | None:
         """The partition's stored snapshot (written with its current cursor), or None."""
-        c = t.partition_snapshots.c
+        # Through the driver, like live_task_ids: a Core select cost ~0.5 ms of statement handling
+        # per call, and an incremental sync reads one snapshot per changed board.
+        mark = binder(self.engine.dialect.name).mark
+        sql = f'SELECT "body" FROM "partition_snapshots" WHERE "source" = {mark} AND "partition_id" = {mark}'
         with self.engine.connect() as conn:
-            body = conn.execute(
-                select(c.body).where(c.source == source, c.partition_id == partition_id)
-            ).scalar()
-        return None if body is None else bytes(body)
+            rows = fetch_all(conn, sql, (source, partition_id))
+        return bytes(rows[0][0]) if rows else None
 
     def live_task_ids(self, source: str, partition_id: str) -> set[str]:
         # Through the driver: SQLAlchemy's row processing was ~5 µs of each of a full pass's rows.

@@ -187,6 +187,18 @@ def test_cursor_committed_with_the_page(store: Store) -> None:
 
 
 @pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_a_snapshot_is_stored_with_its_cursor_and_read_back_byte_for_byte(store: Store) -> None:
+    assert store.get_snapshot("trello-sales", "b1") is None
+    body = bytes(range(256)) * 1000 + b"\x00 end"  # binary, NULs included, 256 kB
+    write(store, [task(1)], cursor={"since": "x", "snapshot": "t1"}, snapshot=body)
+    got = store.get_snapshot("trello-sales", "b1")
+    assert type(got) is bytes and got == body
+    write(store, [], cursor={"since": "y", "snapshot": "t2"}, snapshot=b"second", now=LATER)
+    assert store.get_snapshot("trello-sales", "b1") == b"second"
+    assert store.get_snapshot("trello-sales", "b2") is None and store.get_snapshot("other", "b1") is None
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
 def test_failure_mid_batch_leaves_neither_records_nor_cursor(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
