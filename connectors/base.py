@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
 
@@ -191,15 +192,34 @@ def _load_entry_point(ep: EntryPoint) -> type[Connector] | None:
     return cls
 
 
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, list[EntryPoint]]:
+    """The group's entry points by name, read once per process: ``entry_points()`` reads every
+    installed distribution's metadata (~5 ms a call here; a run asked two or three times)."""
+    out: dict[str, list[EntryPoint]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        out.setdefault(ep.name, []).append(ep)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _installed(kind: str) -> type[Connector] | None:
+    """The connector class of ``kind``'s entry point (imported once per process), or None."""
+    for ep in _entry_points().get(kind, ()):
+        found = _load_entry_point(ep)
+        if found is not None:
+            return found
+    return None
+
+
 def connector_class(kind: str, registry: Mapping[str, type[Connector]] | None = None) -> type[Connector]:
     """The class of one connector kind. Without a ``registry`` only that kind's entry point is
     imported (a run of Trello and Asana sources does not import the REST connector); the whole
     registry is loaded only to name the known kinds in the error."""
     if registry is None:
-        for ep in entry_points(group=ENTRY_POINT_GROUP, name=kind):
-            found = _load_entry_point(ep)
-            if found is not None:
-                return found
+        found = _installed(kind)
+        if found is not None:
+            return found
     reg = registry if registry is not None else load_registry()
     try:
         return reg[kind]

@@ -213,10 +213,9 @@ class SyncEngine:
                 else "partial"
             )
         )
-        self.store.finish_run(
-            run_id, status=status, exit_code=exit_code, receipt=receipt.as_dict(), now=self.clock()
-        )
-        return RunResult(run_id, receipt.as_dict(), exit_code, list(self.workers))
+        data = receipt.as_dict()  # once (a deep copy); finish_run stores a JSON copy of it
+        self.store.finish_run(run_id, status=status, exit_code=exit_code, receipt=data, now=self.clock())
+        return RunResult(run_id, data, exit_code, list(self.workers))
 
     async def sync_sources(
         self, selected: Sequence[SourceConfig], run_id: int | None

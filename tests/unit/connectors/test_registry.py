@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from connectors import base
 from connectors.base import connector_class, load_registry
 from errors import ConfigError
 
@@ -35,3 +38,24 @@ def test_same_class_as_the_whole_registry() -> None:
 def test_unknown_kind_names_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown source type 'jira' \(known: asana, rest, trello\)"):
         connector_class("jira")
+
+
+def test_the_entry_points_are_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading them scans every installed distribution's metadata (~5 ms); a run asked for each
+    source's kind, and again after the sync."""
+    calls: list[dict[str, str]] = []
+
+    def counted(**kw: str) -> Any:
+        calls.append(kw)
+        return entry_points(**kw)
+
+    base._entry_points.cache_clear()
+    base._installed.cache_clear()
+    monkeypatch.setattr(base, "entry_points", counted)
+    try:
+        for kind in ("trello", "asana", "trello", "asana"):
+            assert connector_class(kind).kind == kind
+        assert len(calls) == 1
+    finally:
+        base._entry_points.cache_clear()
+        base._installed.cache_clear()
