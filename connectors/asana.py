@@ -65,7 +65,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
@@ -197,6 +197,8 @@ class AsanaConnector(AsanaPushMixin, Connector):
         self._search_lock = asyncio.Lock()
         self._search_http: HttpClient | None = None
         self._search_starts: list[datetime] = []  # window starts of the partitions pulled so far
+        # the search started by anticipate() from the stored cursors, while the projects are listed
+        self._anticipated: asyncio.Task[SearchResult] | None = None
         # the newest modified_at any finished listing or search of this run has returned: a
         # listing started later covers every edit up to it (see the cursor in ``pull``)
         self._observed: datetime | None = None
@@ -301,7 +303,30 @@ class AsanaConnector(AsanaPushMixin, Connector):
         self._users_by_gid = {str(u["gid"]): u for u in users if u.get("gid")}
         return users
 
+    def anticipate(self, cursors: Mapping[str, Mapping[str, Any]]) -> None:
+        """Start the run's shared search now, with the listing, from the stored cursors: the
+        projects that have one and the oldest window start among them (as :meth:`_searched` would
+        pick it from the pulls), one round trip before the pulls could start it. A project listed
+        now but not searched here, or whose window begins earlier, is listed on its own as always."""
+        if self.config.incremental == "per_project" or self._anticipated is not None:
+            return
+        starts = {
+            pid: _utc(str(c["modified_since"])) - timedelta(seconds=self.config.overlap_seconds)
+            for pid, c in cursors.items()
+            if c.get("modified_since")
+        }
+        if not starts:
+            return
+        newest = max(starts.values())
+        lo = min(s for s in starts.values() if s >= newest - SEARCH_MAX_LAG)
+        self._anticipated = asyncio.ensure_future(self._run_search(lo, sorted(starts)))
+
     async def close(self) -> None:
+        anticipated, self._anticipated = self._anticipated, None
+        if anticipated is not None:
+            anticipated.cancel()
+            with contextlib.suppress(BaseException):
+                await anticipated  # retrieved: a search nobody used is not logged as lost
         task, self._users_task = self._users_task, None
         if task is not None and not task.done():
             task.cancel()
@@ -410,16 +435,22 @@ class AsanaConnector(AsanaPushMixin, Connector):
             if self._search_off is not None:
                 return None
             if self._search is None:
-                if not self._projects:
-                    return None
-                # Let the pulls started with this one register their window starts first: with the
-                # users already fetched (during the listing), this pull may get here without having
-                # yielded to the event loop once, and the search would start at its window alone.
-                await asyncio.sleep(0)
-                newest = max(self._search_starts, default=start)
-                lo = min((s for s in self._search_starts if s >= newest - SEARCH_MAX_LAG), default=start)
+                search: Awaitable[SearchResult]
+                if self._anticipated is not None:  # started with the listing (anticipate)
+                    search, self._anticipated = self._anticipated, None
+                else:
+                    if not self._projects:
+                        return None
+                    # Let the pulls started with this one register their window starts first: with
+                    # the users already fetched (during the listing), this pull may get here without
+                    # having yielded to the event loop once, and the search would start at its
+                    # window alone.
+                    await asyncio.sleep(0)
+                    newest = max(self._search_starts, default=start)
+                    lo = min((s for s in self._search_starts if s >= newest - SEARCH_MAX_LAG), default=start)
+                    search = self._run_search(lo)
                 try:
-                    self._search = await self._run_search(lo)
+                    self._search = await search
                 except SearchUnusable as exc:
                     self._give_up_search(str(exc))
                     return None
@@ -441,13 +472,14 @@ class AsanaConnector(AsanaPushMixin, Connector):
             return None  # not in the searched set, or a cursor older than the searched window
         return found
 
-    async def _run_search(self, start: datetime) -> SearchResult:
+    async def _run_search(self, start: datetime, projects: Sequence[str] | None = None) -> SearchResult:
+        """The search of ``projects`` (default: the listed ones) from ``start``."""
         if self._search_http is None:
             self._search_http = search_client(self.http, max_response_bytes=self.config.max_response_bytes)
         found = await search_changed(
             self._search_http,
             self.config.workspace,
-            list(self._projects),
+            list(self._projects) if projects is None else list(projects),
             start,
             opt_fields=TASK_OPT_FIELDS,
         )

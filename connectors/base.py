@@ -140,6 +140,15 @@ class Connector(ABC):
     ) -> AsyncIterator[RawPage]:
         """Yield raw pages of one partition, newest cursor on the last page."""
 
+    def anticipate(self, cursors: Mapping[str, Mapping[str, Any]]) -> None:
+        """Called by the engine before :meth:`partitions` (only for a class that overrides it) with
+        the stored cursors of the source's partitions that this run would pull incrementally, as
+        far as the store knows them before the listing: a connector may start requests those
+        pulls will share (Asana's workspace search) while the partitions are listed. A hint only:
+        a partition listed now and not here, or with another cursor by then, must still be pulled
+        correctly."""
+        return None
+
     async def prepare(self, cursors: Mapping[str, Mapping[str, Any]], snapshots: SnapshotReader) -> None:
         """Called by the engine before the pulls, only when ``keeps_snapshots``: ``cursors`` are the
         stored cursors of the listed partitions this run will pull incrementally (not ``full``), so the

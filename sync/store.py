@@ -218,17 +218,23 @@ class Store:
             return None
         return CursorState(row.cursor, _utc(row.updated_at), to_utc(row.last_full_at), row.last_count)
 
-    def get_cursors(self, source: str, partition_ids: Sequence[str]) -> dict[str, CursorState]:
-        """The stored cursors of these partitions (absent ones left out), in one query per chunk."""
+    def get_cursors(self, source: str, partition_ids: Sequence[str] | None) -> dict[str, CursorState]:
+        """The stored cursors of these partitions (absent ones left out), in one query per chunk;
+        ``None``: of all the source's partitions, in one query."""
         c = t.cursors.c
         out: dict[str, CursorState] = {}
+        cols = select(c.partition_id, c.cursor, c.updated_at, c.last_full_at, c.last_count)
         with self.engine.connect() as conn:
-            for part in chunks(list(partition_ids)):
-                rows = conn.execute(
-                    select(c.partition_id, c.cursor, c.updated_at, c.last_full_at, c.last_count).where(
-                        c.source == source, c.partition_id.in_(part)
-                    )
-                )
+            queries = (
+                [cols.where(c.source == source)]
+                if partition_ids is None
+                else [
+                    cols.where(c.source == source, c.partition_id.in_(part))
+                    for part in chunks(list(partition_ids))
+                ]
+            )
+            for query in queries:
+                rows = conn.execute(query)
                 for r in rows:
                     out[r.partition_id] = CursorState(
                         r.cursor, _utc(r.updated_at), to_utc(r.last_full_at), r.last_count

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import random
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
@@ -505,3 +506,63 @@ async def test_search_of_many_changes_pages_from_both_ends(checked: list[AsanaSi
         assert stored(pages, store) == await ground_truth(server, sim)
     finally:
         server.stop()
+
+
+async def test_the_anticipated_search_runs_with_the_listing_and_changes_nothing_else(
+    checked: list[AsanaSim],
+) -> None:
+    """anticipate(stored cursors) starts the run's search before the projects are listed (the
+    simulator holds the listing until a search arrives); the requests and what is stored are those
+    of the search started by the pulls. A project whose cursor the store did not hand over is
+    listed on its own, as a project outside the searched set always was."""
+    sim = AsanaSim(projects=6, tasks_per_project=150, users=5, subtask_share=0.0, seed=12)
+    checked.append(sim)
+    server = sim.serve()
+    searched = threading.Event()
+    listing_saw_search: list[bool] = []
+    inner = server.before
+    assert inner is not None
+
+    def hold_listing(req: Any) -> Any:
+        if req.path == SEARCH:
+            searched.set()
+        elif req.path == f"/workspaces/{WORKSPACE}/projects":
+            listing_saw_search.append(searched.wait(5))
+        return inner(req)
+
+    try:
+        c = make(server, sim)
+        pages, cursors = await pull_concurrently(c)
+        await c.close()
+        store = stored(pages)
+        live = sim.live_projects()
+        edited = random.Random(6).sample([g for p in live for g in sim.project_tasks[p]], 8)
+        for g in edited:
+            sim.touch(g, name=sim.tasks[g]["name"] + " *")
+        server.reset_log()
+        server.before = hold_listing
+        left_out = live[0]
+
+        c = make(server, sim)
+        c.anticipate({pid: cur for pid, cur in cursors.items() if pid != left_out})
+        pages, _ = await pull_concurrently(c, cursors)
+        await c.close()
+        assert listing_saw_search == [True]
+        # listing + users + one search per resource_subtype + the left-out project listed on its own
+        assert server.count(path_prefix=SEARCH) == 4
+        assert server.count(path_prefix="/tasks", method="GET") == 1
+        assert server.count() == 2 + 4 + 1
+        assert stored(pages, store) == await ground_truth(server, sim)
+    finally:
+        server.stop()
+
+
+async def test_an_anticipated_search_nobody_uses_is_cancelled_on_close(
+    server: SimServer, sim: AsanaSim
+) -> None:
+    c = make(server, sim)
+    c.anticipate({"1200000000000001": {"modified_since": "2026-11-27T09:00:00.000Z"}})
+    task = c._anticipated
+    assert task is not None
+    await c.close()  # no pull took it (a failed listing, a cancelled run)
+    assert task.done() and c._anticipated is None

@@ -300,3 +300,49 @@ async def test_pages_are_mapped_on_the_loop_and_stored_where_the_backend_wants(
         assert where["write"] == {loop_thread}
     else:
         assert where["write"] and loop_thread not in where["write"]
+
+
+async def test_a_connector_that_anticipates_gets_the_stored_cursors_before_its_listing(
+    world: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connector.anticipate: the cursors of the partitions this run would pull incrementally, read
+    in one query before partitions() (Asana starts its search with the listing); those same states
+    then serve the pulls. Not for a full run, nor an import."""
+    events: list[tuple[str, str, Any]] = []
+    partitions = FakeConnector.partitions
+
+    def anticipate(self: FakeConnector, cursors: Any) -> None:
+        events.append(("anticipate", self.name, dict(cursors)))
+
+    async def listed(self: FakeConnector, only: Any = None) -> Any:
+        events.append(("partitions", self.name, None))
+        return await partitions(self, only)
+
+    reads: list[tuple[str, Any]] = []
+    many = Store.get_cursors
+
+    def get_cursors(self: Store, source: str, ids: Any) -> Any:
+        reads.append((source, ids))
+        return many(self, source, ids)
+
+    monkeypatch.setattr(FakeConnector, "anticipate", anticipate)
+    monkeypatch.setattr(FakeConnector, "partitions", listed)
+    monkeypatch.setattr(Store, "get_cursors", get_cursors)
+    clock = Clock()
+    await sync(store, clock)  # first run: nothing stored yet, nothing anticipated
+    assert [e for e in events if e[0] == "anticipate"] == [("anticipate", "a", {}), ("anticipate", "b", {})]
+    events.clear()
+    reads.clear()
+    clock.now += timedelta(minutes=10)
+    second = await sync(store, clock)
+    assert second.exit_code == 0
+    for name, pids in (("a", {"p1", "p2"}), ("b", {"q1"})):
+        mine = [e for e in events if e[1] == name]
+        assert [e[0] for e in mine] == ["anticipate", "partitions"]
+        assert set(mine[0][2]) == pids and all(mine[0][2].values())
+    assert sorted(reads) == [("a", None), ("b", None)]  # one query per source, reused for the pulls
+    events.clear()
+    clock.now += timedelta(minutes=10)
+    await sync(store, clock, full=True)
+    await run_sync(config(), store, SyncOptions(command="import"), registry=fake_registry(), clock=clock)
+    assert [e[0] for e in events] == ["partitions"] * 4  # full and import: nothing to anticipate
