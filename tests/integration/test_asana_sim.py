@@ -363,16 +363,22 @@ async def ground_truth(server: SimServer, sim: AsanaSim) -> dict[tuple[str, str]
     return truth
 
 
+async def first_sync(
+    server: SimServer, sim: AsanaSim
+) -> tuple[dict[tuple[str, str], Task], dict[str, Any], list[str]]:
+    """A first (full) pull of every project: what is stored, the new cursors, the live projects."""
+    c = make(server, sim)
+    pages, cursors = await pull_concurrently(c)
+    await c.close()
+    return stored(pages), cursors, sim.live_projects()
+
+
 async def test_search_incremental_one_percent_changed(checked: list[AsanaSim]) -> None:
     sim = AsanaSim(projects=6, tasks_per_project=150, users=5, subtask_share=0.1, seed=11)
     checked.append(sim)
     server = sim.serve()
     try:
-        c = make(server, sim)
-        pages, cursors = await pull_concurrently(c)
-        await c.close()
-        store = stored(pages)
-        live = sim.live_projects()
+        store, cursors, live = await first_sync(server, sim)
         # 1 % of the 900 tasks: 8 edits at random, one task joins a second project
         rng = random.Random(5)
         edited = rng.sample([g for p in live for g in sim.project_tasks[p]], 8)
@@ -531,11 +537,7 @@ async def test_the_anticipated_search_runs_with_the_listing_and_changes_nothing_
         return inner(req)
 
     try:
-        c = make(server, sim)
-        pages, cursors = await pull_concurrently(c)
-        await c.close()
-        store = stored(pages)
-        live = sim.live_projects()
+        store, cursors, live = await first_sync(server, sim)
         edited = random.Random(6).sample([g for p in live for g in sim.project_tasks[p]], 8)
         for g in edited:
             sim.touch(g, name=sim.tasks[g]["name"] + " *")
