@@ -305,8 +305,10 @@ class AsanaConnector(AsanaPushMixin, Connector):
 
     def anticipate(self, cursors: Mapping[str, Mapping[str, Any]]) -> None:
         """Start the run's shared search now, with the listing, from the stored cursors: the
-        projects that have one and the oldest window start among them (as :meth:`_searched` would
-        pick it from the pulls), one round trip before the pulls could start it. A project listed
+        projects whose window starts at most :data:`SEARCH_MAX_LAG` behind the newest, from the
+        oldest of those starts (as :meth:`_searched` would pick it from the pulls), one round trip
+        before the pulls could start it. A cursor left behind (an archived project, or one taken
+        out of the config) stops moving and so drops out of the search after a day. A project listed
         now but not searched here, or whose window begins earlier, is listed on its own as always."""
         if self.config.incremental == "per_project" or self._anticipated is not None:
             return
@@ -318,8 +320,9 @@ class AsanaConnector(AsanaPushMixin, Connector):
         if not starts:
             return
         newest = max(starts.values())
-        lo = min(s for s in starts.values() if s >= newest - SEARCH_MAX_LAG)
-        self._anticipated = asyncio.ensure_future(self._run_search(lo, sorted(starts)))
+        recent = sorted(pid for pid, s in starts.items() if s >= newest - SEARCH_MAX_LAG)
+        lo = min(starts[pid] for pid in recent)
+        self._anticipated = asyncio.ensure_future(self._run_search(lo, recent))
 
     async def close(self) -> None:
         anticipated, self._anticipated = self._anticipated, None

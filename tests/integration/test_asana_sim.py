@@ -546,10 +546,20 @@ async def test_the_anticipated_search_runs_with_the_listing_and_changes_nothing_
         left_out = live[0]
 
         c = make(server, sim)
-        c.anticipate({pid: cur for pid, cur in cursors.items() if pid != left_out})
+        stale = "1299999999999999"  # a project archived or taken out of the config a year ago
+        c.anticipate(
+            {
+                **{pid: cur for pid, cur in cursors.items() if pid != left_out},
+                stale: {"modified_since": "2025-12-01T00:00:00.000Z"},
+            }
+        )
         pages, _ = await pull_concurrently(c, cursors)
         await c.close()
         assert listing_saw_search == [True]
+        searched_projects = {
+            g for r in sim.requests if r["path"] == SEARCH for g in r["query"]["projects.any"].split(",")
+        }
+        assert searched_projects == set(live) - {left_out}  # not the stale one
         # listing + users + one search per resource_subtype + the left-out project listed on its own
         assert server.count(path_prefix=SEARCH) == 4
         assert server.count(path_prefix="/tasks", method="GET") == 1
