@@ -107,10 +107,10 @@ def check_database(url: str) -> str:
             return "will be created on first use"
     engine = open_engine(url)
     try:
-        revision, head = current_revision(engine), head_revision()
+        revision = current_revision(engine)
     finally:
         engine.dispose()
-    if revision == head:
+    if revision == HEAD:
         return "reachable, schema up to date"
     return f"reachable, schema at {revision or 'empty'}: migrated on first use"
 
@@ -129,31 +129,25 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
+    """The database's revision as Alembic keeps it (its ``alembic_version`` table), read with
+    plain SQL; None for a database without one (or with several heads, which our linear history
+    never makes: compared with ``HEAD`` it is out of date, and upgrade() leaves it to Alembic)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    return rows[0][0] if len(rows) == 1 else None
 
 
 def head_revision() -> str | None:
+    """The newest revision as Alembic reads it from versions/ (``HEAD`` is held to it by a test)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def stored_revision(engine: Engine) -> str | None:
-    """The database's revision as Alembic keeps it (its ``alembic_version`` table; None when there
-    is none or it is empty), read with plain SQL."""
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-    # more than one row (branches) never matches HEAD: upgrade() lets Alembic sort it out
-    return rows[0][0] if len(rows) == 1 else ("+".join(sorted(r[0] for r in rows)) or None)
-
-
 def needs_upgrade(engine: Engine) -> bool:
-    return stored_revision(engine) != HEAD
+    return current_revision(engine) != HEAD
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:

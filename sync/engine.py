@@ -272,9 +272,11 @@ class SyncEngine:
         """For a connector that can use them before its listing (``Connector.anticipate``): the
         stored cursors of the source's partitions this run would pull incrementally, read in one
         query and handed over before ``partitions()``. Returns what was read (None: nothing)."""
-        if type(connector).anticipate is Connector.anticipate or self.options.command == "import":
-            return None
-        if self.options.full:
+        if (
+            type(connector).anticipate is Connector.anticipate
+            or self.options.command == "import"
+            or self.options.full
+        ):
             return None
         stored = await self._store(self.store.get_cursors, connector.name, None)
         now = self.clock()
