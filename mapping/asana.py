@@ -25,12 +25,12 @@ Decisions (see also DESIGN.md):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, Final
 
 from mapping.base import Entity, MappedPage, MappingContext, Quarantined, finite_number, local_date
-from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus
+from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus, to_utc, trusted_task
 from mapping.status import resolve_status
 
 # unified field -> Asana custom-field names tried when the config's field_map does not name one
@@ -152,31 +152,36 @@ def task_to_unified(raw: Mapping[str, Any], context: Mapping[str, Any], ctx: Map
     fields = custom_fields(raw.get("custom_fields"), ctx.field_map)
     priority = fields.pop("priority", None)
     parent = raw.get("parent")
-    return Task(
-        source=ctx.source,
-        kind=ctx.kind,
-        id=gid,
-        url=_opt_str(raw.get("permalink_url")),
-        project_id=project_id,
-        project=_opt_str(project.get("name")),
-        title=name,
-        status=status,
-        source_status=section,
-        owner=owner,
-        assignees=(owner,) if owner else (),
-        due_date=due_date,
-        due_at=due_at,
-        start_date=start_date,
-        completed=completed,
-        completed_at=_instant(raw.get("completed_at"), "completed_at"),
-        created_at=_instant(raw.get("created_at"), "created_at"),
-        updated_at=_instant(raw.get("modified_at"), "modified_at"),
-        labels=tuple(str(t["name"]) for t in raw.get("tags") or () if isinstance(t, dict) and t.get("name")),
-        priority=None if priority is None else str(priority),
-        parent_id=_opt_str(parent.get("gid")) if isinstance(parent, dict) else None,
-        is_milestone=subtype == "milestone",
-        archived=bool(project.get("archived", False)),
-        fields=fields,
+    # every value below is of its field's type already (str or None, dates, UTC instants): see trusted_task
+    return trusted_task(
+        {
+            "source": ctx.source,
+            "kind": ctx.kind,
+            "id": gid,
+            "url": _opt_str(raw.get("permalink_url")),
+            "project_id": project_id,
+            "project": _opt_str(project.get("name")),
+            "title": name,
+            "status": status,
+            "source_status": section,
+            "owner": owner,
+            "assignees": (owner,) if owner else (),
+            "due_date": due_date,
+            "due_at": due_at,
+            "start_date": start_date,
+            "completed": completed,
+            "completed_at": _instant(raw.get("completed_at"), "completed_at"),
+            "created_at": _instant(raw.get("created_at"), "created_at"),
+            "updated_at": _instant(raw.get("modified_at"), "modified_at"),
+            "labels": tuple(
+                str(t["name"]) for t in raw.get("tags") or () if isinstance(t, dict) and t.get("name")
+            ),
+            "priority": None if priority is None else str(priority),
+            "parent_id": _opt_str(parent.get("gid")) if isinstance(parent, dict) else None,
+            "is_milestone": subtype == "milestone",
+            "archived": bool(project.get("archived", False)),
+            "fields": fields,
+        }
     )
 
 
@@ -330,7 +335,8 @@ def _instant(value: Any, name: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{name}: not an ISO date-time: {value!r}") from None
-    return parsed
+    # aware UTC (an offset converted, a naive value taken as UTC), as the unified models hold instants
+    return parsed if parsed.tzinfo is UTC else to_utc(parsed)
 
 
 def _date(value: Any, name: str) -> date | None:

@@ -36,7 +36,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from mapping.base import Entity, MappedPage, MappingContext, Quarantined, finite_number, local_date
-from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus
+from mapping.schema import Person, ProjectStatus, SalesProject, Task, TaskStatus, to_utc, trusted_task
 from mapping.status import resolve_status
 
 UNIFIED_ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -244,42 +244,59 @@ def card_to_task(card: Mapping[str, Any], index: BoardIndex, ctx: MappingContext
     if not isinstance(card_id, str) or not card_id or not isinstance(name, str):
         raise ValueError("card needs a string id and name")
     lst = index.lists.get(card.get("idList") or "") or {}
-    list_name = lst.get("name")
+    list_name = _text(lst.get("name"), "list name")
     completed = bool(card.get("dueComplete"))
     status = TaskStatus.DONE if completed else resolve_status(list_name, ctx.status_map)
-    due_at = parse_instant(card.get("due"))
+    due_at = _utc(parse_instant(card.get("due")))
     start = parse_instant(card.get("start"))
     fields = card_fields(card, index)
     labels = []
     for lid in card.get("idLabels") or []:
         label = index.labels.get(lid)
         if label:
-            labels.append(label.get("name") or label.get("color") or lid)
+            labels.append(_text(label.get("name") or label.get("color") or lid, "label"))
     owner = _owner(card, fields, index, str(ctx.options.get("owner") or "first_member"))
     priority = fields.get("priority")
-    return Task(
-        source=ctx.source,
-        kind=ctx.kind,
-        id=card_id,
-        url=card.get("shortUrl") or card.get("url"),
-        project_id=card.get("idBoard") or index.board.get("id"),
-        project=index.board.get("name"),
-        title=name,
-        status=status,
-        source_status=list_name,
-        owner=owner,
-        assignees=tuple(index.person(m) for m in card.get("idMembers") or []),
-        due_date=local_date(due_at, ctx.tz) if due_at else None,
-        due_at=due_at,
-        start_date=local_date(start, ctx.tz) if start else None,
-        completed=completed,
-        created_at=id_created_at(card_id),
-        updated_at=parse_instant(card.get("dateLastActivity")),
-        labels=tuple(labels),
-        priority=str(priority) if priority is not None else None,
-        archived=bool(card.get("closed")) or bool(lst.get("closed")) or index.board_closed,
-        fields=fields,
+    # every value below is checked to be of its field's type (see trusted_task)
+    return trusted_task(
+        {
+            "source": ctx.source,
+            "kind": ctx.kind,
+            "id": card_id,
+            "url": _text(card.get("shortUrl") or card.get("url"), "url"),
+            "project_id": _text(card.get("idBoard") or index.board.get("id"), "idBoard"),
+            "project": _text(index.board.get("name"), "board name"),
+            "title": name,
+            "status": status,
+            "source_status": list_name,
+            "owner": owner,
+            "assignees": tuple(index.person(m) for m in card.get("idMembers") or []),
+            "due_date": local_date(due_at, ctx.tz) if due_at else None,
+            "due_at": due_at,
+            "start_date": local_date(start, ctx.tz) if start else None,
+            "completed": completed,
+            "completed_at": None,
+            "created_at": id_created_at(card_id),
+            "updated_at": _utc(parse_instant(card.get("dateLastActivity"))),
+            "labels": tuple(labels),
+            "priority": str(priority) if priority is not None else None,
+            "parent_id": None,
+            "is_milestone": False,
+            "archived": bool(card.get("closed")) or bool(lst.get("closed")) or index.board_closed,
+            "fields": fields,
+        }
     )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """An instant as the unified models hold it: aware UTC (may raise OverflowError: quarantined)."""
+    return value if value is None or value.tzinfo is UTC else to_utc(value)
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(f"{what}: expected a string, got {type(value).__name__}")
 
 
 # The only card keys the project row reads (and of each customFieldItem, ``project_inputs`` keeps

@@ -8,6 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# Every task a mapper builds with ``trusted_task`` is validated too, here and in the CLI subprocesses
+# the tests start (they inherit the environment): see mapping.schema.CHECK_TRUSTED.
+os.environ.setdefault("SALESYNC_CHECK_TRUSTED", "1")
+
 POSTGRES_URL = os.environ.get("SALESYNC_TEST_POSTGRES_URL")
 
 

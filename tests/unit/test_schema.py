@@ -6,9 +6,11 @@ import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import mapping.schema
 from mapping.schema import (
     EXPORT_KEYS,
     VIOLATION_KEYS,
@@ -18,9 +20,11 @@ from mapping.schema import (
     Severity,
     Task,
     TaskStatus,
+    UntrustedValues,
     Violation,
     ViolationState,
     iso_utc,
+    trusted_task,
 )
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
@@ -226,3 +230,56 @@ def test_due_date_is_kept_apart_from_due_at() -> None:
 def test_owner_handle_stays_out_of_the_export() -> None:
     task = Task(source="s", kind="trello", id="1", title="t", owner=Person(id="u", name="n", handle="@u"))
     assert task.export()["owner"] == {"id": "u", "name": "n", "email": None}
+
+
+# -- trusted_task: the mappers' unvalidated construction ---------------------------------------------
+@settings(max_examples=150)
+@given(TASKS)
+def test_a_trusted_task_is_the_validated_task(task: Task) -> None:
+    """Given a validated task's own values, ``trusted_task`` builds an equal task that exports,
+    hashes, copies and serialises the same."""
+    trusted = trusted_task(dict(task.__dict__))
+    assert trusted == task and type(trusted) is Task
+    assert trusted.export() == task.export() and trusted.content_hash() == task.content_hash()
+    assert trusted.model_dump_json() == task.model_dump_json()
+    assert trusted.model_copy(update={"title": "x"}).title == "x"
+    with pytest.raises(ValueError):  # frozen like any Task
+        trusted.title = "changed"  # type: ignore[misc]
+
+
+def test_a_trusted_task_gets_the_defaults_of_fields_left_out() -> None:
+    a = trusted_task({"source": "s", "kind": "k", "id": "1", "title": "t"})
+    b = trusted_task({"source": "s", "kind": "k", "id": "2", "title": "t"})
+    assert a == Task(source="s", kind="k", id="1", title="t")
+    assert a.fields == {} and a.fields is not b.fields  # a dict of its own, as the default factory gives
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        ({"url": 5}, "refuses"),
+        ({"title": None}, "refuses"),
+        ({"labels": ("a", 1)}, "refuses"),
+        ({"created_at": datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))}, "created_at="),
+        ({"created_at": datetime(2026, 1, 1)}, "created_at="),  # naive: validation would make it UTC
+        ({"status": "done"}, "status="),  # a str, not the TaskStatus member
+        ({"completed": 1}, "completed="),
+        ({"extra": 1}, "unknown fields"),
+    ],
+)
+def test_with_checks_on_values_validation_would_refuse_or_change_stop_the_run(
+    values: dict[str, Any], why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the test suite runs with (SALESYNC_CHECK_TRUSTED=1): a mapper that hands over an
+    unchecked value fails loudly (a BaseException: no quarantine swallows it)."""
+    monkeypatch.setattr(mapping.schema, "CHECK_TRUSTED", True)
+    base = {"source": "s", "kind": "k", "id": "1", "title": "t"}
+    with pytest.raises(UntrustedValues, match=why):
+        trusted_task({**base, **values})
+    assert not issubclass(UntrustedValues, Exception)
+    monkeypatch.setattr(mapping.schema, "CHECK_TRUSTED", False)
+    trusted_task({**base, **values})  # without the checks nothing is looked at: the mappers check
+
+
+def test_the_test_suite_runs_with_the_checks_on() -> None:
+    assert mapping.schema.CHECK_TRUSTED

@@ -193,6 +193,18 @@ def test_bad_record_is_quarantined_not_raised(raw: dict[str, Any], reason: str) 
     assert len(page.quarantined) == 1 and reason in page.quarantined[0].reason
 
 
+def test_task_instants_with_an_offset_or_none_are_held_in_utc() -> None:
+    """Asana sends UTC with ``Z``; an offset or a naive value is normalised by the mapper itself
+    (tasks are built without validation, see mapping.schema.trusted_task)."""
+    t = one_task(
+        base_task(due_at="2026-12-02T00:30:00+08:00", created_at="2026-11-01T08:00:00", modified_at=None)
+    )
+    assert t.due_at == datetime(2026, 12, 1, 16, 30, tzinfo=UTC) and t.due_at.tzinfo is UTC
+    assert t.due_date == date(2026, 12, 2)
+    assert t.created_at == datetime(2026, 11, 1, 8, tzinfo=UTC) and t.created_at.tzinfo is UTC
+    assert t.updated_at is None
+
+
 def test_project_and_people() -> None:
     page = map_records("project", load("projects_page.json")["data"], {"users": USERS}, ctx())
     p = page.projects[0]

@@ -173,6 +173,47 @@ def test_malformed_card_is_quarantined_not_raised() -> None:
     assert all(q.entity == "task" and q.reason for q in page.quarantined)
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"shortUrl": 5}, "url: expected a string, got int"),
+        ({"idBoard": ["x"]}, "idBoard: expected a string, got list"),
+        ({"idList": "list-with-a-number-name"}, "list name: expected a string, got int"),
+        ({"idLabels": ["label-with-a-number-name"]}, "label: expected a string, got int"),
+        ({"due": "0001-01-01T00:00:00+05:00"}, "OverflowError"),  # before year 1 in UTC
+    ],
+)
+def test_a_card_value_of_the_wrong_type_is_quarantined(change: dict[str, Any], reason: str) -> None:
+    """The mapper checks every value it hands over (tasks are built without validation, see
+    mapping.schema.trusted_task), so a wrong type is quarantined with the field named."""
+    cards, context = split(load_board())
+    context["lists"].append({"id": "list-with-a-number-name", "name": 7})
+    context["labels"].append({"id": "label-with-a-number-name", "name": 8})
+    cards[0].update(change)
+    page = map_records("task", cards, context, ctx())
+    assert [q.record_id for q in page.quarantined] == [cards[0]["id"], C6]
+    assert reason in page.quarantined[0].reason
+    assert len(page.tasks) == 4
+
+
+def test_a_board_name_of_the_wrong_type_quarantines_its_cards() -> None:
+    board = load_board()
+    board["name"] = {"zh": "华为"}
+    cards, context = split(board)
+    page = map_records("task", cards, context, ctx())
+    assert not page.tasks and all("board name: expected a string" in q.reason for q in page.quarantined[:5])
+
+
+def test_card_instants_with_an_offset_are_held_in_utc() -> None:
+    cards, context = split(load_board())
+    cards[0]["due"] = "2026-12-02T00:30:00+08:00"
+    cards[0]["dateLastActivity"] = "2026-11-20T10:00:00"  # no offset: taken as UTC
+    task = map_records("task", cards, context, ctx()).tasks[0]
+    assert task.due_at == datetime(2026, 12, 1, 16, 30, tzinfo=UTC) and task.due_at.tzinfo is UTC
+    assert task.due_date == date(2026, 12, 2)  # in Shanghai
+    assert task.updated_at == datetime(2026, 11, 20, 10, tzinfo=UTC) and task.updated_at.tzinfo is UTC
+
+
 def test_board_to_project_reads_card_fields() -> None:
     cards, context = split(load_board())
     context["cards"] = cards
