@@ -118,7 +118,6 @@ tasks = Table(
     Column("last_changed", Instant, nullable=False),
     Column("deleted_at", Instant),
     Index("ix_tasks_partition", "source", "partition_id"),
-    Index("ix_tasks_owner", "owner_email"),
     Index("ix_tasks_project", "source", "project_id"),
 )
 

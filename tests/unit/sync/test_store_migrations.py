@@ -73,6 +73,34 @@ def test_an_older_database_is_found_out_of_date_and_upgraded(store_url: str) -> 
         engine.dispose()
 
 
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_0003_drops_the_owner_index_and_keeps_the_tasks(store_url: str) -> None:  # noqa: F811
+    """ix_tasks_owner (no query can use it: owner filters go through lower()) goes; rows stay."""
+    engine = db.open_engine(store_url)
+    try:
+        db.upgrade(engine, "0002_partition_snapshots")
+
+        def indexes() -> set[str]:
+            with engine.connect() as conn:
+                return {ix["name"] for ix in inspect(conn).get_indexes("tasks")}
+
+        assert "ix_tasks_owner" in indexes()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO sources (name, kind, first_seen) VALUES ('s', 'k', '2026-12-01')")
+            conn.exec_driver_sql(
+                "INSERT INTO tasks (source, id, partition_id, kind, title, status, owner_email, completed,"
+                " is_milestone, archived, fields, content_hash, first_seen, last_seen, last_changed)"
+                " VALUES ('s', '1', 'p', 'k', 't', 'todo', 'a@example.com', false, false, false, '{}', 'h',"
+                " '2026-12-01', '2026-12-01', '2026-12-01')"
+            )
+        assert db.upgrade(engine) == HEAD
+        assert indexes() == {"ix_tasks_partition", "ix_tasks_project"}
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT owner_email FROM tasks").scalar() == "a@example.com"
+    finally:
+        engine.dispose()
+
+
 def test_opening_an_up_to_date_database_does_not_import_alembic(tmp_path: Path) -> None:
     """Alembic is ~110 ms of a CLI start: only a database that needs a migration pays it."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
