@@ -86,7 +86,9 @@ def test_0003_drops_the_owner_index_and_keeps_the_tasks(store_url: str) -> None:
 
         assert "ix_tasks_owner" in indexes()
         with engine.begin() as conn:
-            conn.exec_driver_sql("INSERT INTO sources (name, kind, first_seen) VALUES ('s', 'k', '2026-12-01')")
+            conn.exec_driver_sql(
+                "INSERT INTO sources (name, kind, first_seen) VALUES ('s', 'k', '2026-12-01')"
+            )
             conn.exec_driver_sql(
                 "INSERT INTO tasks (source, id, partition_id, kind, title, status, owner_email, completed,"
                 " is_milestone, archived, fields, content_hash, first_seen, last_seen, last_changed)"
