@@ -28,6 +28,7 @@ from connectors.http import HttpOptions
 from errors import ApiError, AuthError, NotFound, SalesyncError, UnsafeRequest
 from mapping.base import MappedPage, MappingContext, Quarantined
 from sync.leases import LeaseQueue, LocalQueue, PartitionQueue
+from sync.pool import WorkerPool
 from sync.receipt import PartitionReceipt, RunReceipt, SourceReceipt
 from sync.store import CursorState, Store
 
@@ -52,6 +53,9 @@ def default_worker() -> str:
 # RSS down (100k tasks: 191 -> 141 MB) without slowing the run (measured in docs/benchmarks.md).
 PARTITION_CONCURRENCY: dict[str, int] = {"trello": 2}
 DEFAULT_PARTITION_CONCURRENCY = 8
+# Up to how many a kind's default grows while the process idles (sync.pool); boards stay at 2.
+PARTITION_CONCURRENCY_MAX: dict[str, int] = {"trello": 2}
+DEFAULT_PARTITION_CONCURRENCY_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -251,11 +255,18 @@ class SyncEngine:
             if cls.keeps_snapshots:
                 await self._prepare(connector, parts, states)
             self.progress("partitions", {"source": cfg.name, "total": len(parts)})
-            n = max(1, min(self._partition_concurrency(cfg, cls.kind), len(parts)))
+            base, most = self._partition_concurrency(cfg, cls.kind)
+            n = max(1, min(base, len(parts)))
             # A TaskGroup cancels the sibling workers when one fails for the whole source (auth).
             async with asyncio.TaskGroup() as group:
-                for _ in range(n):
-                    group.create_task(self._partition_worker(connector, cls, ctx, queue, rec, run_id, states))
+                WorkerPool(
+                    group,
+                    lambda stay: self._partition_worker(
+                        connector, cls, ctx, queue, rec, run_id, states, stay
+                    ),
+                    n,
+                    min(most, len(parts)),
+                ).start()
         except* (ApiError, UnsafeRequest) as group_exc:  # also catches a bare error from partitions()
             self._fail_source(rec, cfg.name, group_exc.exceptions[0])
         finally:
@@ -335,12 +346,14 @@ class SyncEngine:
         last_full = state.last_full_at
         return bool(last_full is None or now - last_full > timedelta(hours=self.config.full_sync_every_hours))
 
-    def _partition_concurrency(self, cfg: SourceConfig, kind: str) -> int:
-        if self.options.partition_concurrency is not None:
-            return self.options.partition_concurrency
-        if cfg.partition_concurrency is not None:
-            return cfg.partition_concurrency
-        return PARTITION_CONCURRENCY.get(kind, DEFAULT_PARTITION_CONCURRENCY)
+    def _partition_concurrency(self, cfg: SourceConfig, kind: str) -> tuple[int, int]:
+        """(partitions in flight at first, at most): a number given in the options or the source's
+        config is kept as it is; the kind's default grows while the process idles (sync.pool)."""
+        given = self.options.partition_concurrency or cfg.partition_concurrency
+        if given is not None:
+            return given, given
+        base = PARTITION_CONCURRENCY.get(kind, DEFAULT_PARTITION_CONCURRENCY)
+        return base, max(base, PARTITION_CONCURRENCY_MAX.get(kind, DEFAULT_PARTITION_CONCURRENCY_MAX))
 
     @staticmethod
     def _fail_source(rec: SourceReceipt, name: str, exc: BaseException) -> None:
@@ -356,8 +369,9 @@ class SyncEngine:
         rec: SourceReceipt,
         run_id: int | None,
         states: Mapping[str, CursorState] | None = None,
+        stay: Callable[[], bool] = lambda: True,
     ) -> None:
-        while (part := await queue.claim(connector.name)) is not None:
+        while stay() and (part := await queue.claim(connector.name)) is not None:
             prec = rec.partitions[part.id] = PartitionReceipt(name=part.name, worker=self.options.worker)
             started = time.monotonic()
             work = asyncio.create_task(self._sync_partition(connector, cls, ctx, part, prec, run_id, states))
