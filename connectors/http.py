@@ -13,8 +13,10 @@ import logging
 import random
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -449,13 +451,28 @@ def default_error_message(response: httpx.Response) -> str:
 
 def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     """The verifying TLS context for a CA bundle (None: certifi's, as httpx's default), built once
-    per process: loading a bundle costs ~40 ms, paid before a run's first request by every client."""
+    per process: loading a bundle costs ~20-40 ms, paid before a run's first request by every
+    client. certifi's is built in a thread started when this module is imported (OpenSSL reads the
+    bundle without the GIL), alongside the rest of a run's start-up; the first client waits for it."""
+    if ca_bundle is None:
+        return _DEFAULT_TLS.result()
     return _tls_context(ca_bundle)
 
 
 @functools.lru_cache(maxsize=8)
-def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
-    return httpx.create_ssl_context() if ca_bundle is None else ssl.create_default_context(cafile=ca_bundle)
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
+def _build_default_tls(into: Future[ssl.SSLContext]) -> None:
+    try:
+        into.set_result(httpx.create_ssl_context())
+    except BaseException as exc:  # handed to every caller of tls_context()
+        into.set_exception(exc)
+
+
+_DEFAULT_TLS: Future[ssl.SSLContext] = Future()
+threading.Thread(target=_build_default_tls, args=(_DEFAULT_TLS,), name="salesync-tls", daemon=True).start()
 
 
 def build_client(

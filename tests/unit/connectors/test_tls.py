@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 
 import certifi
+import pytest
 
 from connectors.http import build_client, tls_context
 
@@ -27,3 +28,31 @@ async def test_clients_share_the_context() -> None:
     finally:
         await a.aclose()
         await b.aclose()
+
+
+def test_the_default_context_is_built_off_the_importing_thread() -> None:
+    """certifi's context is built in a thread started at import (OpenSSL reads the bundle without the
+    GIL): a run's start-up goes on meanwhile, and the first client waits for it."""
+    import threading
+
+    from connectors import http
+
+    assert http._DEFAULT_TLS.done() or any(t.name == "salesync-tls" for t in threading.enumerate())
+    assert tls_context() is http._DEFAULT_TLS.result()
+
+
+def test_a_failed_build_reaches_every_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import Future
+
+    from connectors import http
+
+    def broken() -> ssl.SSLContext:
+        raise ssl.SSLError("no CA bundle")
+
+    monkeypatch.setattr("httpx.create_ssl_context", broken)
+    failed: Future[ssl.SSLContext] = Future()
+    http._build_default_tls(failed)
+    monkeypatch.setattr(http, "_DEFAULT_TLS", failed)
+    for _ in range(2):
+        with pytest.raises(ssl.SSLError, match="no CA bundle"):
+            tls_context()
