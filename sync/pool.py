@@ -52,12 +52,13 @@ class WorkerPool:
         self.peak = 0  # the most ever running at once
         self.drained = False  # a worker found no partition left: the pool is done adjusting
         self._retired: set[asyncio.Task[Any]] = set()
+        self._grower: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         for _ in range(self.base):
             self._add()
         if self.most > self.base:
-            self._group.create_task(self.grow())
+            self._grower = self._group.create_task(self.grow())
 
     def _add(self) -> None:
         task = self._group.create_task(self._worker(self.stay))
@@ -72,6 +73,8 @@ class WorkerPool:
         else:  # it ended on an empty queue (or the source failed): no partition is waiting
             self.running -= 1
             self.drained = True
+            if self._grower is not None:  # now, not after its pause: the group waits for it
+                self._grower.cancel()
 
     def stay(self) -> bool:
         """Asked by a worker before it claims a partition: False retires it (too many running)."""

@@ -136,3 +136,17 @@ async def test_a_waiting_source_gets_more_partitions_in_flight(
     fixed = Config(sources=[FakeSourceConfig(name="a", partition_concurrency=3)])
     await run_sync(fixed, store, SyncOptions(full=True), registry=fake_registry())
     assert peak == 3 and len(FakeConnector.pulls) == 60
+
+
+async def test_the_source_ends_when_its_last_worker_does_not_after_a_pause() -> None:
+    """The grower sleeps between its looks; a drained pool cancels it, so the task group (the
+    source) ends with its last worker, not up to one pause later."""
+    import time
+
+    async def worker(stay: Callable[[], bool]) -> None:
+        await asyncio.sleep(0.01)
+
+    started = time.monotonic()
+    async with asyncio.TaskGroup() as group:
+        WorkerPool(group, worker, 2, 8, every=5.0).start()
+    assert time.monotonic() - started < 1.0  # 5 s with the grower's pause waited out
