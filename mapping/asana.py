@@ -25,7 +25,7 @@ Decisions (see also DESIGN.md):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
 
@@ -336,7 +336,7 @@ def _instant(value: Any, name: str) -> datetime | None:
     except ValueError:
         raise ValueError(f"{name}: not an ISO date-time: {value!r}") from None
     # aware UTC (an offset converted, a naive value taken as UTC), as the unified models hold instants
-    return parsed if parsed.tzinfo is UTC else to_utc(parsed)
+    return to_utc(parsed)
 
 
 def _date(value: Any, name: str) -> date | None:

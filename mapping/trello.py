@@ -247,7 +247,7 @@ def card_to_task(card: Mapping[str, Any], index: BoardIndex, ctx: MappingContext
     list_name = _text(lst.get("name"), "list name")
     completed = bool(card.get("dueComplete"))
     status = TaskStatus.DONE if completed else resolve_status(list_name, ctx.status_map)
-    due_at = _utc(parse_instant(card.get("due")))
+    due_at = to_utc(parse_instant(card.get("due")))
     start = parse_instant(card.get("start"))
     fields = card_fields(card, index)
     labels = []
@@ -277,7 +277,7 @@ def card_to_task(card: Mapping[str, Any], index: BoardIndex, ctx: MappingContext
             "completed": completed,
             "completed_at": None,
             "created_at": id_created_at(card_id),
-            "updated_at": _utc(parse_instant(card.get("dateLastActivity"))),
+            "updated_at": to_utc(parse_instant(card.get("dateLastActivity"))),
             "labels": tuple(labels),
             "priority": str(priority) if priority is not None else None,
             "parent_id": None,
@@ -286,11 +286,6 @@ def card_to_task(card: Mapping[str, Any], index: BoardIndex, ctx: MappingContext
             "fields": fields,
         }
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """An instant as the unified models hold it: aware UTC (may raise OverflowError: quarantined)."""
-    return value if value is None or value.tzinfo is UTC else to_utc(value)
 
 
 def _text(value: Any, what: str) -> str | None:

@@ -10,6 +10,7 @@ import asyncio
 import importlib.util
 import random
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
@@ -593,8 +594,6 @@ def test_kept_alive_answers_come_without_a_delayed_ack_stall() -> None:
 
 
 def _keep_alive_rounds(url: str, token: str) -> None:
-    import time
-
     with httpx.Client(base_url=url) as client:
         auth = {"Authorization": f"Bearer {token}"}
         client.get("/users/me", headers=auth)  # the connection, opened
