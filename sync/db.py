@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -221,6 +222,24 @@ def _check_sqlite_path(url: URL) -> None:
     # WAL needs to create -wal and -shm files beside the database: the directory must be writable.
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ConfigError(f"{path} is not writable (read-only file or directory)", key="database")
+
+
+def _register_sqlite_adapters() -> None:
+    """Adapters for None and bool that bind what sqlite3 binds anyway, only faster.
+
+    CPython's sqlite3 binds exact int, float, str and bytearray parameters directly; anything else,
+    None and bool included, goes through its adaptation protocol, which (with nothing registered)
+    looks up ``__adapt__`` on the protocol and ``__conform__`` on the value before binding the value
+    itself: ~1 µs a parameter, a third of a stored task row's binding (~9 of its 30 parameters are
+    None or bool). A registered adapter is one dict lookup and a C call instead. The values bound
+    are the same: None binds as NULL (``{}.get(None)`` is None) and a bool as the integer it is
+    (sqlite3 binds any int subclass as its integer value). The registry is the sqlite3 module's,
+    so SQLAlchemy's own statements on sqlite3 gain too."""
+    sqlite3.register_adapter(type(None), {}.get)
+    sqlite3.register_adapter(bool, int)
+
+
+_register_sqlite_adapters()
 
 
 def _configure_sqlite(engine: Engine, *, memory: bool) -> None:

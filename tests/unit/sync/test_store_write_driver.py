@@ -385,3 +385,25 @@ def test_a_change_keeping_the_indexed_columns_updates_only_the_others(
         if conn.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"  # indexes match the rows
     assert by_index == {"partition_id": ["c1"], "project_id": ["c2"], "owner_email": ["c3"]}
+
+
+# -- sqlite3 parameter adapters (sync.db) ----------------------------------------------------------
+
+
+def test_none_and_bool_parameters_bind_through_registered_adapters_as_null_and_integers() -> None:
+    """sync.db registers adapters for None and bool (binding them otherwise walks sqlite3's
+    adaptation protocol, ~1 µs a parameter); what lands is what sqlite3 binds without them."""
+    import sqlite3
+
+    import sync.db  # noqa: F401  (registers them on import)
+
+    for kind in (type(None), bool):
+        assert (kind, sqlite3.PrepareProtocol) in sqlite3.adapters
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("CREATE TABLE x (a, b, c, d)")
+        conn.executemany("INSERT INTO x VALUES (?, ?, ?, ?)", [(None, True, False, 2), (None, None, True, None)])
+        got = conn.execute("SELECT typeof(a), a, typeof(b), b, c, d FROM x").fetchall()
+    finally:
+        conn.close()
+    assert got == [("null", None, "integer", 1, 0, 2), ("null", None, "null", None, 1, None)]
