@@ -402,7 +402,9 @@ def test_none_and_bool_parameters_bind_through_registered_adapters_as_null_and_i
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("CREATE TABLE x (a, b, c, d)")
-        conn.executemany("INSERT INTO x VALUES (?, ?, ?, ?)", [(None, True, False, 2), (None, None, True, None)])
+        conn.executemany(
+            "INSERT INTO x VALUES (?, ?, ?, ?)", [(None, True, False, 2), (None, None, True, None)]
+        )
         got = conn.execute("SELECT typeof(a), a, typeof(b), b, c, d FROM x").fetchall()
     finally:
         conn.close()
