@@ -13,10 +13,10 @@ import logging
 import os
 import sqlite3
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -235,7 +235,8 @@ def _register_sqlite_adapters() -> None:
     are the same: None binds as NULL (``{}.get(None)`` is None) and a bool as the integer it is
     (sqlite3 binds any int subclass as its integer value). The registry is the sqlite3 module's,
     so SQLAlchemy's own statements on sqlite3 gain too."""
-    sqlite3.register_adapter(type(None), {}.get)
+    none = cast(Callable[[None], None], {}.get)  # a C call that returns None
+    sqlite3.register_adapter(type(None), none)
     sqlite3.register_adapter(bool, int)
 
 

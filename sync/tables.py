@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -117,6 +118,8 @@ tasks = Table(
     Column("last_seen", Instant, nullable=False),
     Column("last_changed", Instant, nullable=False),
     Column("deleted_at", Instant),
+    # true: the task's one assignee is its owner, and task_assignees holds no row for it (0004)
+    Column("assignee_is_owner", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_tasks_partition", "source", "partition_id"),
     Index("ix_tasks_project", "source", "project_id"),
 )

@@ -352,3 +352,48 @@ def test_odd_custom_field_values_are_stored_as_text(store: Store) -> None:
     (back,) = store.iter_tasks()
     assert back.fields == {"signed_on": "2026-12-01", "deal_value": 10.5}
     assert back.export() == odd.export()
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_a_task_whose_one_assignee_is_its_owner_keeps_no_assignee_row(store: Store) -> None:
+    """``tasks.assignee_is_owner`` stands for the row (most tasks: Asana's assignee is the owner);
+    every other shape keeps its rows, and each reads back as it was written, through changes."""
+    wang = Person(id="u1", name="王敏", email="Wang.Min@example.com", handle="wangmin")
+    li = Person(id="u2", name="Li")
+    shapes = {
+        "same": {"owner": wang, "assignees": (wang,)},
+        "equal": {"owner": wang, "assignees": (wang.model_copy(),)},
+        "other": {"owner": wang, "assignees": (li,)},
+        "renamed": {"owner": wang, "assignees": (wang.model_copy(update={"name": "Wang"}),)},
+        "two": {"owner": wang, "assignees": (wang, li)},
+        "nobody": {"owner": None, "assignees": (li,)},
+        "unassigned": {"owner": wang, "assignees": ()},
+        "none": {"owner": None, "assignees": ()},
+    }
+    tasks = [task(name, **shape) for name, shape in shapes.items()]
+    assert write(store, tasks) == UpsertCounts(new=len(tasks))
+
+    def stored() -> tuple[dict[str, bool], dict[str, int]]:
+        with store.engine.connect() as conn:
+            flags = dict(conn.execute(select(t.tasks.c.id, t.tasks.c.assignee_is_owner)).all())
+            a = t.task_assignees.c
+            rows = dict(conn.execute(select(a.task_id, func.count()).group_by(a.task_id)).all())
+        return {k: bool(v) for k, v in flags.items()}, rows
+
+    flags, rows = stored()
+    assert {k for k, v in flags.items() if v} == {"csame", "cequal"}
+    assert rows == {"cother": 1, "crenamed": 1, "ctwo": 2, "cnobody": 1}
+    assert {x.id: x for x in store.iter_tasks()} == {x.id: x for x in tasks}
+
+    # shapes change both ways: the flag and the rows follow
+    changed = [
+        task("same", owner=wang, assignees=(wang, li)),
+        task("two", owner=wang, assignees=(wang,)),
+        task("other", owner=li, assignees=(li,)),
+    ]
+    assert write(store, changed, now=LATER) == UpsertCounts(changed=3)
+    flags, rows = stored()
+    assert {k for k, v in flags.items() if v} == {"cequal", "ctwo", "cother"}
+    assert rows == {"csame": 2, "crenamed": 1, "cnobody": 1}
+    expected = {x.id: x for x in tasks} | {x.id: x for x in changed}
+    assert {x.id: x for x in store.iter_tasks()} == expected

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect
 
 from errors import ConfigError
-from mapping.schema import Task
+from mapping.schema import Person, Task
 from sync import db
 from sync.migrations import HEAD
 from sync.store import Store
@@ -212,3 +213,51 @@ def test_any_task_survives_the_store(tmp_path: Path, tasks: list[Task]) -> None:
         assert store.write_page("s", "x", "p", tasks=normalised, now=NOW).unchanged == len(normalised)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_0004_flags_no_existing_task_and_its_downgrade_gives_the_rows_back(store_url: str) -> None:  # noqa: F811
+    """Tasks stored before 0004 keep their assignee rows (flag false) and read back the same; a
+    downgrade turns every flagged task's owner back into its assignee row."""
+    engine = db.open_engine(store_url)
+    insert_task = (
+        "INSERT INTO tasks (source, id, partition_id, kind, title, status, owner, owner_id, completed,"
+        " is_milestone, archived, fields, content_hash, first_seen, last_seen, last_changed)"
+        " VALUES ('s', '{id}', 'p', 'k', 't', 'todo', '{owner}', 'u1', false, false, false, '{{}}', 'h',"
+        " '2026-12-01', '2026-12-01', '2026-12-01')"
+    )
+    owner = '{"id": "u1", "name": "Wang", "email": "w@example.com", "handle": "wang"}'
+    assignee = (
+        "INSERT INTO task_assignees (source, task_id, person_id, name, email, handle, position)"
+        " VALUES ('s', '{id}', 'u1', 'Wang', 'w@example.com', 'wang', 0)"
+    )
+    try:
+        db.upgrade(engine, "0003_drop_tasks_owner_index")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO sources (name, kind, first_seen) VALUES ('s', 'k', '2026-12-01')"
+            )
+            conn.exec_driver_sql(insert_task.format(id="old", owner=owner))
+            conn.exec_driver_sql(assignee.format(id="old"))
+        assert db.upgrade(engine) == HEAD
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("SELECT assignee_is_owner FROM tasks").scalar() in (False, 0)
+            conn.exec_driver_sql(insert_task.format(id="new", owner=owner))
+            conn.exec_driver_sql("UPDATE tasks SET assignee_is_owner = true WHERE id = 'new'")
+        store = Store(engine)
+        wang = Person(id="u1", name="Wang", email="w@example.com", handle="wang")
+        assert [(x.id, x.assignees) for x in store.iter_tasks()] == [("new", (wang,)), ("old", (wang,))]
+
+        with db.write_transaction(engine) as conn:
+            command.downgrade(db._alembic_config(conn), "0003_drop_tasks_owner_index")
+        with engine.connect() as conn:
+            assert "assignee_is_owner" not in {c["name"] for c in inspect(conn).get_columns("tasks")}
+            rows = conn.exec_driver_sql(
+                "SELECT task_id, person_id, name, email, handle, position FROM task_assignees ORDER BY task_id"
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            ("new", "u1", "Wang", "w@example.com", "wang", 0),
+            ("old", "u1", "Wang", "w@example.com", "wang", 0),
+        ]
+    finally:
+        engine.dispose()
