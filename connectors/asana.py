@@ -28,7 +28,7 @@ How the window is read (``incremental: auto | search | per_project``, default ``
   one needed it (at most 24 h behind the newest);
   each partition gets the found tasks whose ``memberships.project`` include it (a task in two
   projects goes to both), through the same ``seen`` filter. 1 % of 50,000 tasks changed: 2 fixed
-  requests + ~9 searches instead of 2 + 50 listings. The search has its own 60/min limiter
+  requests + ~12 searches (two round trips) instead of 2 + 50 listings. The search has its own 60/min limiter
   nested in the source's (it can never push the main window into 429s).
 * It falls back to the per-project listing below for the rest of the run (one INFO line) when
   the search answers 402 (not premium), 403 or 404 (``incremental: search`` makes those an error

@@ -5,9 +5,15 @@ configured project instead of one ``GET /tasks?project=&modified_since=`` per pr
 100 tasks and has no ``next_page``: a series is paged by sorting on ``modified_at`` ascending and
 moving ``modified_at.after`` to the newest ``modified_at`` of the last answer (minus 1 ms, so a
 strict "after" still re-lists the tasks that share that stamp), de-duplicating by gid. Paging is
-one round trip after another, so when the first page comes back full a second series pages down
-from the newest edits (descending, ``modified_at.before`` moved to the oldest stamp plus 1 ms) and
-both stop where they meet (:class:`_Front`). When a full page brings no new gid, more than 100
+one round trip after another, so after a full page the rest of the window is cut into pieces by
+the page's density (tasks per second of ``modified_at``), each expected to hold 80 % of a page, up
+to 8, searched at once (``modified_at.after`` and ``.before`` overlapping by 1 ms at each cut), and
+a piece that fills a page is cut again the same way (:class:`_Cover`). The rest of an open-ended
+window reaches to the server's clock (its ``Date`` header; the local clock without one), so a
+client clock that is off costs requests, never tasks: the last piece has no upper bound. Edits
+spread over the window take two round trips whatever their number (645 changed tasks: 2 instead of
+the 4 of an ascending and a descending series meeting in the middle), for a request or two more
+than paging needs; a burst inside one piece is cut again at its own density. When a full page brings no new gid, more than 100
 tasks share one ``modified_at`` and the search cannot page past them: :class:`SearchUnusable`, the
 connector lists per project for that run.
 
@@ -27,9 +33,11 @@ between runs: listing per project is then cheaper than waiting for the search wi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from connectors.http import HttpClient
@@ -39,7 +47,9 @@ from errors import ApiError
 SEARCH_LIMIT: tuple[int, float] = (60, 60.0)  # Asana: search API, 60 requests per minute
 SEARCH_PAGE = 100  # Asana answers at most 100 search results
 SEARCH_BUDGET = 50  # requests per run before the per-project listing is the cheaper way
-SEARCH_CONCURRENCY = 4
+MAX_SLICES = 8  # pieces the rest of a range is cut into after a full page
+SEARCH_CONCURRENCY = MAX_SLICES  # so the pieces of one cut are all in flight together
+SLICE_FILL = 0.8  # a piece is sized to hold this share of a page, by the full page's density
 SUBTYPES = ("default_task", "milestone", "approval", "custom")
 PROJECTS_PER_QUERY = 100  # gids per ``projects.any`` (~1.8 KB of query string)
 TIE_STEP = timedelta(milliseconds=1)
@@ -159,105 +169,126 @@ def _projects_of(task: dict[str, Any]) -> Iterable[str]:
             yield gid
 
 
-@dataclass
-class _Front:
-    """How far the two series of one query got: the ascending one has listed every task in
-    ``(start, high)``, the descending one every task in ``(low, now]``; ``done`` once either
-    reached the other end on its own (a short page)."""
-
-    high: datetime | None = None
-    low: datetime | None = None
-    done: bool = False
-
-    def met(self) -> bool:
-        # high > low: (start, high) and (low, now] cover the window, ties at either stamp included
-        return self.done or (self.high is not None and self.low is not None and self.high > self.low)
-
-
 async def _query(
     http: HttpClient, path: str, params: dict[str, Any], start: datetime, spend: _Budget
 ) -> list[dict[str, Any]]:
-    """Every task one query matches after ``start``, de-duplicated by gid. A sorted search pages
-    one request after another; when the first page comes back full, a second series pages down
-    from the newest edits (``sort_ascending=false``, ``modified_at.before``) while the first pages
-    up, and both stop where they meet: 500 changed tasks take 3-4 round trips instead of 6, for
-    at most one request more."""
-    front = _Front()
+    """Every task one query matches after ``start``, de-duplicated by gid (see :class:`_Cover`)."""
     got: dict[str, dict[str, Any]] = {}
-    up = _Series(http, path, params, start, spend, front, got, descending=False)
-    if await up.page():
-        down = _Series(http, path, params, start, spend, front, got, descending=True)
-        runs = [asyncio.ensure_future(up.run()), asyncio.ensure_future(down.run())]
-        try:
-            await asyncio.gather(*runs)  # the first error (SearchUnusable, the API's) as itself
-        finally:
-            for run in runs:
-                run.cancel()
-            await asyncio.gather(*runs, return_exceptions=True)
+    await _Cover(http, path, params, spend, got).range(start, None)
     return list(got.values())
 
 
-class _Series:
-    """One direction of a sorted search series; pages by moving its bound past the last stamp
-    (minus/plus 1 ms, so a strict bound still re-lists the tasks that share that stamp)."""
+class _Cover:
+    """The series of one query (one subtype, one group of projects), sharing the found tasks
+    (``got``, by gid) and the run's request budget."""
 
     def __init__(
         self,
         http: HttpClient,
         path: str,
         params: dict[str, Any],
-        start: datetime,
         spend: _Budget,
-        front: _Front,
         got: dict[str, dict[str, Any]],
-        *,
-        descending: bool,
     ) -> None:
-        self.http, self.path, self.spend, self.front, self.got = http, path, spend, front, got
-        self.descending = descending
-        self.params = {
-            **params,
-            "modified_at.after": iso_ms(start),
-            "sort_ascending": "false" if descending else "true",
-        }
-        self.seen: set[str] = set()
+        self.http, self.path, self.spend, self.got = http, path, spend, got
+        self.params = {**params, "sort_ascending": "true"}
 
-    async def run(self) -> None:
-        while not self.front.met() and await self.page():
-            pass
+    async def range(self, low: datetime, high: datetime | None) -> None:
+        """Every task with ``low < modified_at < high`` (``high`` None: no upper bound). Pages up
+        by moving ``modified_at.after`` to the last stamp minus 1 ms (a strict bound still
+        re-lists the tasks sharing that stamp); after a full page, the rest of the range is cut
+        into :func:`slices` searched at once when the page's density says it holds more than a
+        page."""
+        seen: set[str] = set()
+        after = low
+        while True:
+            data, server_now = await self._page(after, high)
+            new = 0
+            stamps: list[datetime] = []
+            for task in data:
+                gid = str(task.get("gid") or "")
+                if not gid:
+                    continue
+                self.got.setdefault(gid, task)
+                if gid not in seen:
+                    seen.add(gid)
+                    new += 1
+                if task.get("modified_at"):
+                    stamps.append(parse_utc(str(task["modified_at"])))
+            if len(data) < SEARCH_PAGE:
+                return
+            edge = max(stamps, default=None)
+            # a full page of one instant: at least 100 tasks share it, and a strict bound cannot
+            # page inside an instant (cutting it only re-lists the same ties)
+            if not new or edge is None or min(stamps) == edge:
+                raise SearchUnusable(
+                    f"more than {SEARCH_PAGE} tasks share modified_at "
+                    f"{iso_ms(edge) if edge else '?'}; the search cannot page past them"
+                )
+            # the newest edit the rest can hold: the range's end, else the server's clock
+            top = high if high is not None else max(edge, server_now or datetime.now(UTC))
+            # the page's density from its own stamps: the window's start may lie well before them
+            # (the overlap before the cursor, where edits already seen are few)
+            cuts = slices(min(stamps), edge, top, len(data), min(MAX_SLICES, max(1, self.spend.left // 2)))
+            after = edge - TIE_STEP
+            if cuts:
+                # each piece overlaps the next by 1 ms either side of their cut (strict bounds)
+                lows = [after, *(cut - TIE_STEP for cut in cuts)]
+                highs = [*(cut + TIE_STEP for cut in cuts), high]
+                await _all(self.range(lo, hi) for lo, hi in zip(lows, highs, strict=True))
+                return
 
-    async def page(self) -> bool:
-        """Fetch the next page; whether the series needs another."""
+    async def _page(
+        self, after: datetime, high: datetime | None
+    ) -> tuple[list[dict[str, Any]], datetime | None]:
+        """One page of the range, and the server's clock (its ``Date`` header) when it sent one."""
         self.spend.take()
-        body = await self.http.get_json(self.path, params=self.params)
+        params = {**self.params, "modified_at.after": iso_ms(after)}
+        if high is not None:
+            params["modified_at.before"] = iso_ms(high)
+        response = await self.http.request("GET", self.path, params=params, parse=True)
+        body = response.extensions.pop("salesync.json")
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise ApiError("unexpected search response: no 'data' list", source=self.http.source)
-        data: list[dict[str, Any]] = body["data"]
-        new = 0
-        stamps: list[datetime] = []
-        for task in data:
-            gid = str(task.get("gid") or "")
-            if not gid:
-                continue
-            self.got.setdefault(gid, task)
-            if gid not in self.seen:
-                self.seen.add(gid)
-                new += 1
-            if task.get("modified_at"):
-                stamps.append(parse_utc(str(task["modified_at"])))
-        if len(data) < SEARCH_PAGE:
-            self.front.done = True
-            return False
-        edge = (min if self.descending else max)(stamps, default=None)
-        if not new or edge is None:
-            raise SearchUnusable(
-                f"more than {SEARCH_PAGE} tasks share modified_at "
-                f"{iso_ms(edge) if edge else '?'}; the search cannot page past them"
-            )
-        if self.descending:
-            self.front.low = edge if self.front.low is None else min(self.front.low, edge)
-            self.params["modified_at.before"] = iso_ms(edge + TIE_STEP)
-        else:
-            self.front.high = edge if self.front.high is None else max(self.front.high, edge)
-            self.params["modified_at.after"] = iso_ms(edge - TIE_STEP)
-        return True
+        return body["data"], _server_clock(response.headers.get("date"))
+
+
+def slices(oldest: datetime, edge: datetime, top: datetime, listed: int, most: int) -> list[datetime]:
+    """Where to cut the rest of a range after a full page: the page listed ``listed`` tasks with
+    ``oldest <= modified_at <= edge``; the rest runs from ``edge`` to ``top``. At the page's density,
+    cut it into pieces each expected to hold :data:`SLICE_FILL` of a page, at most ``most``; the
+    cut points between the pieces (empty: search the rest as one piece)."""
+    rest = (top - edge).total_seconds()
+    span = max((edge - oldest).total_seconds(), TIE_STEP.total_seconds())
+    expected = listed * rest / span
+    pieces = min(most, math.ceil(expected / (SEARCH_PAGE * SLICE_FILL)))
+    if pieces < 2:
+        return []
+    step = (top - edge) / pieces
+    # whole milliseconds, the stamps' resolution (iso_ms would cut the rest off anyway)
+    return [_to_ms(edge + step * i) for i in range(1, pieces)]
+
+
+def _to_ms(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _server_clock(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware UTC datetime (None when absent or unreadable)."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+async def _all(runs: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run them at once; the first error as itself, the others cancelled."""
+    tasks = [asyncio.ensure_future(run) for run in runs]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -98,7 +98,9 @@ class AsanaSim(AsanaWorld):
 
     # -- HTTP -----------------------------------------------------------------------------------
     def serve(self, latency: float = 0.0, faults: Faults | None = None) -> SimServer:
-        return SimServer(self.router(), latency=latency, faults=faults, before=self._before).start()
+        return SimServer(
+            self.router(), latency=latency, faults=faults, before=self._before, clock=lambda: self.now
+        ).start()
 
     def _before(self, req: Request) -> Response | None:
         try:

@@ -17,6 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -166,8 +168,12 @@ class SimServer:
         faults: Faults | None = None,
         port: int = 0,
         before: Callable[[Request], Response | None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.router = router
+        # the simulated world's time, sent as each answer's Date header (as a server's own clock
+        # agrees with the stamps it writes); None: the wall clock, as http.server sends it
+        self.clock = clock
         self.latency = latency
         self.faults = faults
         self.before = before  # auth / rate limiting hook; a Response short-circuits
@@ -208,6 +214,11 @@ class SimServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 pass
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                if server.clock is None or timestamp is not None:
+                    return super().date_time_string(timestamp)
+                return format_datetime(server.clock().astimezone(UTC), usegmt=True)
 
             def _serve(self) -> None:
                 split = urlsplit(self.path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import respx
 from pydantic import ValidationError
 
 from connectors.asana import PROJECT_OPT_FIELDS, TASK_OPT_FIELDS, AsanaConnector, AsanaSourceConfig
+from connectors.asana_search import iso_ms, slices
 from connectors.base import ActionKind, Partition, PushAction, RawPage
 from connectors.http import HttpOptions
 from connectors.ratelimit import NestedLimiter, RateLimiter
@@ -400,11 +403,14 @@ def task(gid: int, modified: str, *projects: str, subtype: str = "default_task")
 class FakeSearch:
     """Asana's search semantics: subtype (default milestone), projects.any, strict
     modified_at.after and .before, sorted by modified_at (descending unless sort_ascending=true),
-    at most 100 results, no next_page."""
+    at most 100 results, no next_page; its clock (the Date header) one second after the newest
+    edit, unless ``now`` is given (None: no Date header)."""
 
-    def __init__(self, tasks: list[dict[str, Any]]) -> None:
+    def __init__(self, tasks: list[dict[str, Any]], now: datetime | str | None = "newest") -> None:
         self.tasks = tasks
         self.calls: list[dict[str, str]] = []
+        newest = max((parse_z(t["modified_at"]) for t in tasks), default=datetime(2026, 11, 20, tzinfo=UTC))
+        self.now = newest + timedelta(seconds=1) if now == "newest" else now
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         q = dict(request.url.params)
@@ -423,29 +429,39 @@ class FakeSearch:
         ]
         # Asana's default is descending; ties come in no particular order
         hits.sort(key=lambda t: t["modified_at"], reverse=q.get("sort_ascending", "false") != "true")
-        return httpx.Response(200, json={"data": hits[:100]})
+        headers = {"Date": format_datetime(self.now, usegmt=True)} if isinstance(self.now, datetime) else {}
+        return httpx.Response(200, json={"data": hits[:100]}, headers=headers)
 
 
-class SlowSearch:
-    """A :class:`FakeSearch` that answers after a short wait, as a server does (so concurrent
-    requests really are in flight together); records the peak of default_task requests in flight
-    per direction."""
+def parse_z(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
-    def __init__(self, fake: FakeSearch) -> None:
-        self.fake = fake
-        self.in_flight = {"true": 0, "false": 0}
-        self.both = False
+
+class WavedSearch:
+    """A :class:`FakeSearch` answered in round trips: a request waits until no other has arrived
+    for ``quiet`` seconds, then every waiting one is answered at once; ``waves`` counts them."""
+
+    def __init__(self, fake: FakeSearch, quiet: float = 0.05) -> None:
+        self.fake, self.quiet = fake, quiet
+        self.waves = 0
+        self._waiting: list[asyncio.Future[None]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
-        q = dict(request.url.params)
-        way = q.get("sort_ascending", "false") if q.get("resource_subtype") == "default_task" else None
-        if way:
-            self.in_flight[way] += 1
-            self.both = self.both or all(self.in_flight.values())
-        await asyncio.sleep(0.005)
-        if way:
-            self.in_flight[way] -= 1
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[None] = loop.create_future()
+        self._waiting.append(answered)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_later(self.quiet, self._answer)
+        await answered
         return self.fake(request)
+
+    def _answer(self) -> None:
+        self.waves += 1
+        waiting, self._waiting = self._waiting, []
+        for answered in waiting:
+            answered.set_result(None)
 
 
 def search_conn(*projects: str, **over: Any) -> AsanaConnector:
@@ -464,19 +480,20 @@ def delivered(pages: list[RawPage]) -> list[str]:
 
 
 async def search_every_task_once(
-    api: respx.MockRouter, tasks: list[dict[str, Any]]
-) -> tuple[FakeSearch, SlowSearch, AsanaConnector, list[RawPage]]:
-    """One incremental pull of PROJECT through a slow fake search; every task arrives once."""
-    fake = FakeSearch(tasks)
-    slow = SlowSearch(fake)
-    api.get(SEARCH).mock(side_effect=slow)
+    api: respx.MockRouter, tasks: list[dict[str, Any]], now: datetime | str | None = "newest"
+) -> tuple[FakeSearch, WavedSearch, AsanaConnector, list[RawPage]]:
+    """One incremental pull of PROJECT through a fake search answered in round trips; every task
+    arrives once."""
+    fake = FakeSearch(tasks, now)
+    waved = WavedSearch(fake)
+    api.get(SEARCH).mock(side_effect=waved)
     users_route(api)
     c = search_conn(PROJECT)
     pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
     await c.close()
     got = delivered(pages)
     assert sorted(got) == sorted(t["gid"] for t in tasks) and len(got) == len(set(got))
-    return fake, slow, c, pages
+    return fake, waved, c, pages
 
 
 async def test_search_pages_by_modified_at_past_ties_and_dedups(api: respx.MockRouter) -> None:
@@ -487,18 +504,18 @@ async def test_search_pages_by_modified_at_past_ties_and_dedups(api: respx.MockR
     ]
     fake, _, c, pages = await search_every_task_once(api, tasks)
     default_calls = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
-    up = [q for q in default_calls if q["sort_ascending"] == "true"]
-    down = [q for q in default_calls if q["sort_ascending"] == "false"]
-    # page 1 ends inside the tie at 08:05:00: page 2 starts 1 ms before it and re-lists the tie
-    assert [q["modified_at.after"] for q in up] == ["2026-11-20T07:58:00.000Z", "2026-11-20T08:04:59.999Z"]
-    # page 1 was full: one page down from the newest edits went out beside page 2
-    assert [(q["modified_at.after"], "modified_at.before" in q) for q in down] == [
-        ("2026-11-20T07:58:00.000Z", False)
+    # page 1 ends inside the tie at 08:05:00: the rest starts 1 ms before it and re-lists the tie.
+    # Page 1 held 100 edits of 4 minutes (08:01-08:05); at that density the 4m40s left to the
+    # server's clock should hold ~117: two pieces, overlapping by 1 ms either side of their cut.
+    assert [(q["modified_at.after"], q.get("modified_at.before")) for q in default_calls] == [
+        ("2026-11-20T07:58:00.000Z", None),
+        ("2026-11-20T08:04:59.999Z", "2026-11-20T08:07:20.001Z"),
+        ("2026-11-20T08:07:19.999Z", None),
     ]
     assert {q["resource_subtype"] for q in fake.calls} == {"default_task", "milestone", "approval", "custom"}
-    assert all(q["sort_by"] == "modified_at" for q in fake.calls)
+    assert all(q["sort_by"] == "modified_at" and q["sort_ascending"] == "true" for q in fake.calls)
     assert all("limit" not in q and q["projects.any"] == PROJECT for q in fake.calls)
-    assert c.stats.requests == 1 + 4 + 2  # users, 4 subtype series, page 2 up and page 1 down
+    assert c.stats.requests == 1 + 4 + 2  # users, 4 subtype series, two pieces
     last = pages[-1]
     assert last.final and not last.full and last.cursor is not None
     assert last.cursor["modified_since"] == stamp(9, 39)
@@ -584,8 +601,8 @@ async def test_more_than_a_page_of_ties_falls_back_per_project(api: respx.MockRo
     pages = await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
     await c.close()
     assert sorted(delivered(pages)) == sorted(t["gid"] for t in ties)
-    # up and down each stop at their second page of the same ties: no endless loop
-    assert len([q for q in fake.calls if q["resource_subtype"] == "default_task"]) <= 4
+    # a full page of one instant stops the search at once: no endless loop, no cut of an instant
+    assert len([q for q in fake.calls if q["resource_subtype"] == "default_task"]) == 1
     assert listing.call_count == 2 and c._search_off is not None and "share modified_at" in c._search_off
 
 
@@ -707,16 +724,73 @@ async def test_failed_users_fetch_is_tried_again_by_the_next_caller(
 
 
 @pytest.mark.parametrize("seed", range(12))
-async def test_search_from_both_ends_finds_every_task_once_in_fewer_round_trips(
-    api: respx.MockRouter, seed: int
-) -> None:
+async def test_search_cut_by_density_finds_every_task_once(api: respx.MockRouter, seed: int) -> None:
     rng = random.Random(seed)
     n = rng.choice([99, 100, 101, 250, 500, 777])
     # stamps with ties (several tasks per second), inside the window
     stamps = sorted(stamp(rng.randrange(1, 40), rng.randrange(60)) for _ in range(n))
     tasks = [task(5000 + i, s, PROJECT) for i, s in enumerate(stamps)]
-    fake, slow, _, _ = await search_every_task_once(api, tasks)
+    fake, waved, _, _ = await search_every_task_once(api, tasks)
     default = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
-    one_way = n // 100 + 1  # pages an ascending series alone needs
-    assert len(default) <= one_way + 1
-    assert slow.both == (n >= 100)  # a full first page: the series pages up and down at once
+    pages = n // 100 + 1  # pages an ascending series alone needs
+    assert pages <= len(default) <= pages + 1 + n // 200  # pieces sized to 80 % of a page
+    assert waves_needed(n) <= waved.waves <= waves_needed(n) + 1
+
+
+def waves_needed(n: int) -> int:
+    return 1 if n < 100 else 2
+
+
+async def test_edits_spread_over_the_window_take_two_round_trips(api: respx.MockRouter) -> None:
+    # 645 edits one every ~3.7 s over 40 minutes (the bench's shape). Page 1 holds 100 edits of
+    # ~6 minutes (its own stamps, not the window's start: the overlap before the cursor is
+    # empty), so the ~34 minutes left should hold ~550: cut into 7 pieces (~78 each), sent at once
+    start = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    tasks = [
+        task(7000 + i, iso_ms(start + timedelta(seconds=40 * 60 * i / 645)), PROJECT) for i in range(645)
+    ]
+    fake, waved, _, _ = await search_every_task_once(api, tasks)
+    default = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
+    assert waved.waves == 2  # an ascending and a descending series meeting in the middle: 4
+    assert len(default) == 1 + 7
+    pieces = default[1:]
+    # the pieces tile the rest, each overlapping the next by 1 ms either side of its cut; the last
+    # one is open-ended (edits newer than the server's clock are not lost)
+    assert "modified_at.before" not in pieces[-1]
+    for before, after in itertools.pairwise(pieces):
+        assert parse_z(before["modified_at.before"]) - parse_z(after["modified_at.after"]) == timedelta(
+            milliseconds=2
+        )
+
+
+async def test_a_burst_inside_a_piece_is_cut_again(api: respx.MockRouter) -> None:
+    spread = [task(8000 + i, stamp(1 + i % 30, i % 60), PROJECT) for i in range(150)]
+    burst = [task(9000 + i, f"2026-11-20T08:35:0{i % 10}.{i:03d}Z", PROJECT) for i in range(400)]
+    fake, waved, _, _ = await search_every_task_once(api, spread + burst)
+    default = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
+    assert 3 <= waved.waves <= 5 and len(default) <= 2 * 8
+
+
+async def test_a_client_clock_weeks_ahead_costs_requests_not_tasks(api: respx.MockRouter) -> None:
+    # no Date header: the rest of the window reaches to the local clock, weeks after the edits.
+    # Every cut is 8 pieces, 7 of them empty, and the full one is cut again at its own density: a
+    # zoom of 8x a round trip (here 3: 17 days down to the 30 minutes of edits), every task once
+    tasks = [task(6000 + i, stamp(1 + i // 10, i % 60), PROJECT) for i in range(300)]
+    fake, waved, _, _ = await search_every_task_once(api, tasks, now=None)
+    default = [q for q in fake.calls if q["resource_subtype"] == "default_task"]
+    assert len(default) <= 1 + 3 * 8 and waved.waves <= 5
+
+
+def test_slices_sizes_the_pieces_by_the_pages_density() -> None:
+    t0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    at = [t0 + timedelta(minutes=m) for m in range(60)]
+    # 100 edits in 10 minutes, 40 minutes left: ~400 expected, pieces of 80: 5 pieces, 4 cuts
+    assert slices(at[0], at[10], at[50], 100, 8) == [at[18], at[26], at[34], at[42]]
+    assert slices(at[0], at[10], at[50], 100, 3) == [at[10] + timedelta(minutes=40) * k / 3 for k in (1, 2)]
+    assert slices(at[0], at[10], at[15], 100, 8) == []  # ~50 expected: the rest is one page
+    assert slices(at[0], at[10], at[10], 100, 8) == []  # nothing left
+    assert len(slices(at[10], at[10], at[11], 100, 8)) == 7  # a page inside one instant: as many as allowed
+    # cut points are whole milliseconds, the stamps' resolution
+    edge = at[10] + timedelta(seconds=1)
+    cuts = slices(at[10], edge, edge + timedelta(seconds=9, microseconds=7), 100, 8)
+    assert len(cuts) == 7 and all(c.microsecond % 1000 == 0 for c in cuts)
