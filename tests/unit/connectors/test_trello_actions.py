@@ -162,6 +162,31 @@ async def test_the_next_group_s_batch_is_asked_while_this_one_is_patched(
     assert [c["id"] for c in second[1].items] == [C2] and conn.board_reads[BOARD2] == "patched"
 
 
+async def test_up_to_three_batches_are_asked_ahead_of_the_one_awaited(
+    conn: TrelloConnector, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight changed boards, one route per /batch: pulling the first asks its own batch and the
+    next three planned ones at once (their logs arrive while it is patched), never more."""
+    monkeypatch.setattr(trello, "BATCH_MAX_ROUTES", 1)
+    others = [f"5e1a2b3c4d5e6f7a8b9c0e{n:02x}" for n in range(6)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        board = routes(request)[0][0].split("/")[2]
+        return httpx.Response(200, json=[{"200": [rename(BOARD, C1, "x")] if board == BOARD else []}])
+
+    batch = api.get("/batch").mock(side_effect=answer)
+    await conn.partitions()
+    for board in others:  # listed with activity after their cursors': planned too
+        conn._activity[board] = LISTED[BOARD]
+    planned = [BOARD, BOARD2, *others]
+    await conn.prepare({b: cursor(b) for b in planned}, read_snapshot)
+    assert list(conn._planned) == planned
+    await collect(conn, BOARD, cursor(BOARD))
+    asked = [routes(c.request)[0][0].split("/")[2] for c in batch.calls]
+    assert asked == planned[: 1 + trello.BATCHES_AHEAD] and conn.board_reads[BOARD] == "patched"
+    await conn.close()  # cancels what no pull awaits
+
+
 async def test_a_board_whose_route_fails_is_read_whole(conn: TrelloConnector, api: respx.MockRouter) -> None:
     api.get("/batch").mock(
         return_value=httpx.Response(
