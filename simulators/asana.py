@@ -358,7 +358,7 @@ class AsanaSim(AsanaWorld):
             task["tags"].append(_compact(tag))
         elif not add and has:
             task["tags"] = [t for t in task["tags"] if t["gid"] != tag["gid"]]
-        task["modified_at"] = _iso(self.tick(1))
+        self.edited(task, _iso(self.tick(1)))
         self.mutations.append(("add_tag" if add else "remove_tag", task["gid"], tag["name"]))
         return Response(200, {"data": {}})
 
@@ -379,7 +379,7 @@ class AsanaSim(AsanaWorld):
             "created_by": _compact(next(iter(self.users.values()))),
         }
         self.stories.setdefault(task["gid"], []).append(story)
-        task["modified_at"] = story["created_at"]
+        self.edited(task, str(story["created_at"]))
         self.mutations.append(("comment", task["gid"], story["text"]))
         return Response(201, {"data": story})
 
@@ -412,7 +412,7 @@ class AsanaSim(AsanaWorld):
             else:
                 cf["text_value"], cf["display_value"] = value, value
             self.mutations.append(("set_field", task["gid"], cf["name"], cf["display_value"]))
-        task["modified_at"] = _iso(self.tick(1))
+        self.edited(task, _iso(self.tick(1)))
         return Response(200, {"data": project_fields(task, req.query.get("opt_fields"))})
 
     def _add_task_to_section(self, req: Request) -> Response:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -456,6 +457,59 @@ async def test_search_429_waits_retry_after(checked: list[AsanaSim]) -> None:
         assert stored(pages, store) == await ground_truth(server, sim)
     finally:
         server.stop()
+
+
+def test_simulator_search_index_follows_every_edit() -> None:
+    """The simulator's search bisects a sorted index of modified_at instead of scanning every task;
+    after each kind of edit it answers what a scan of the live tasks answers."""
+    sim = AsanaSim(projects=3, tasks_per_project=60, users=4, subtask_share=0.3, seed=21)
+    rng = random.Random(3)
+    gids = [g for p in sim.live_projects() for g in sim.project_tasks[p]]
+    projects = set(sim.live_projects())
+
+    def scan(after: datetime | None, before: datetime | None, subtype: str) -> list[str]:
+        lo, hi = (
+            x.isoformat(timespec="milliseconds").replace("+00:00", "Z") if x else None
+            for x in (after, before)
+        )
+        hits = [
+            t
+            for g, t in sim.tasks.items()
+            if t["resource_subtype"] == subtype
+            and g not in sim.deleted
+            and (lo is None or t["modified_at"] > lo)
+            and (hi is None or t["modified_at"] < hi)
+            and any(m["project"]["gid"] in projects for m in t["memberships"])
+        ]
+        return [t["gid"] for t in sorted(hits, key=lambda t: (t["modified_at"], t["gid"]))]
+
+    edits = [
+        lambda g: sim.touch(g, name="x"),
+        lambda g: sim.set_modified([g], sim.now + timedelta(minutes=3)),
+        lambda g: sim.add_to_project(g, sim.live_projects()[0]),
+        lambda g: sim.delete_task(g),
+        lambda g: sim.set_modified([g, g], sim.now),  # twice at one stamp: listed once
+        lambda g: sim.set_modified([g], sim.now - timedelta(days=2)),  # back in time
+    ]
+    for step in range(60):
+        gid = rng.choice(gids)
+        old = datetime.fromisoformat(sim.tasks[gid]["modified_at"].replace("Z", "+00:00"))
+        edits[step % len(edits)](gid)
+        windows = [
+            (old - timedelta(minutes=1), old + timedelta(minutes=1)),  # where the edited task was
+            (sim.now - timedelta(minutes=rng.randrange(0, 60 * 24 * 20)), None),
+        ]
+        windows.append((windows[1][0], windows[1][0] + timedelta(minutes=rng.randrange(1, 60 * 24 * 5))))
+        for (after, before), subtype in itertools.product(windows, ("default_task", "milestone")):
+            found = sim.search_tasks(
+                subtype=subtype,
+                projects=projects,
+                after=after,
+                before=before,
+                sort_by="modified_at",
+                ascending=True,
+            )
+            assert [t["gid"] for t in found] == scan(after, before, subtype)
 
 
 def test_simulator_search_is_premium_filtered_and_capped(server: SimServer, sim: AsanaSim) -> None:
