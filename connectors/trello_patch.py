@@ -197,6 +197,7 @@ class Snapshot:
         self._card_ends: list[int] = header["cardEnds"]
         self._entries = entries
         self._json: dict[int, bytes] = {}  # the chunks board(only=...) decompressed
+        self._at: dict[str, int] | None = None  # card id -> position, when the ids are distinct
         self._first: list[int] = []  # position of each chunk's first card
         at = 0
         for size in self._sizes:
@@ -250,6 +251,17 @@ class Snapshot:
             raise CannotPatch("snapshot is not a board with its nested resources")
         return pair
 
+    def _positions(self, wanted: set[str]) -> list[int]:
+        """The positions of the cards whose ids are in ``wanted``, in order: looked up (a dict of the
+        ids built once, in C) rather than a Python loop over every card, when the ids are distinct
+        and none is empty (a card without an id is never patched)."""
+        if self._at is None:
+            at = dict(zip(self.ids, range(len(self.ids)), strict=True))
+            self._at = at if len(at) == len(self.ids) and "" not in at else {}
+        if self._at or not self.ids:
+            return sorted(self._at[i] for i in wanted if i in self._at)
+        return [pos for pos, card_id in enumerate(self.ids) if card_id and card_id in wanted]
+
     def board(self, only: Iterable[str] | None = None) -> dict[str, Any]:
         """The board with its nested resources, as a whole read returns it (checklists card by card);
         ``only``: just those cards (and their checklists), for replaying actions on them: only
@@ -263,14 +275,12 @@ class Snapshot:
                     checklists.extend(of_card)
             checklists += self.orphans
         else:
-            wanted = set(only)
-            for pos, card_id in enumerate(self.ids):
-                if card_id in wanted and card_id:
-                    n = bisect_right(self._first, pos) - 1
-                    raw = self._json[n] = self._decompressed(n)
-                    card, of_card = self._pair(raw, pos, self._first[n])
-                    cards.append(card)
-                    checklists.extend(of_card)
+            for pos in self._positions(set(only)):
+                n = bisect_right(self._first, pos) - 1
+                raw = self._json[n] = self._decompressed(n)
+                card, of_card = self._pair(raw, pos, self._first[n])
+                cards.append(card)
+                checklists.extend(of_card)
         return {
             **self.fields,
             "cards": cards,
@@ -289,11 +299,9 @@ class Snapshot:
             if isinstance(cl, dict) and cl.get("idCard") in of_card:
                 of_card[cl["idCard"]].append(cl)
         gone = set(patch.deleted)
-        touched = {
-            bisect_right(self._first, pos) - 1
-            for pos, card_id in enumerate(self.ids)
-            if card_id and (card_id in loaded or card_id in gone)
-        }
+        hits: dict[int, list[int]] = {}  # chunk -> positions of its named cards, in order
+        for pos in self._positions({*loaded, *gone}):
+            hits.setdefault(bisect_right(self._first, pos) - 1, []).append(pos)
         values = FieldValues(self.context["customFields"])  # the same definitions: no action edits them
         ids: list[str] = []
         sizes: list[int] = []
@@ -301,7 +309,8 @@ class Snapshot:
         entries: list[bytes | memoryview] = []
         columns = ProjectColumns(self.columns.list_ids, self.columns.shapes)
         for n, (first, size) in enumerate(zip(self._first, self._sizes, strict=True)):
-            if n not in touched:
+            named = hits.get(n)
+            if named is None:
                 ids.extend(self.ids[first : first + size])
                 card_ends.extend(self._card_ends[first : first + size])
                 columns.extend(self.columns, first, first + size)
@@ -309,24 +318,46 @@ class Snapshot:
                 entries.append(self._compressed(n))
                 continue
             raw = memoryview(self._decompressed(n))
-            pairs: list[bytes | memoryview] = []
-            kept = first  # the cards from here to pos keep their stored inputs
-            for pos in range(first, first + size):
-                card_id = self.ids[pos]
-                if card_id and (card_id in gone or card_id in loaded):
+            ends = self._card_ends
+            parts: list[bytes | memoryview] = [b"["]
+            at = 1  # length of the chunk's new JSON so far
+            count = 0  # cards in it
+            kept = first  # the cards from here to the next named one are copied as they are stored
+            for pos in [*named, first + size]:
+                if kept < pos:
+                    # a run of stored cards: one slice of the old JSON (the commas between them
+                    # included), their ends moved by where the run lands
+                    start = 1 if kept == first else ends[kept - 1] + 1
+                    if count:
+                        parts.append(b",")
+                        at += 1
+                    shift = at - start
+                    card_ends.extend([end + shift for end in ends[kept:pos]])
+                    parts.append(raw[start : ends[pos - 1]])
+                    at += ends[pos - 1] - start
+                    ids.extend(self.ids[kept:pos])
                     columns.extend(self.columns, kept, pos)
-                    kept = pos + 1
-                    if card_id in gone:
-                        continue
-                    pairs.append(orjson.dumps([loaded[card_id], of_card[card_id]]))
-                    columns.add_cards((loaded[card_id],), values)
-                else:
-                    pairs.append(raw[self._span(pos, first)])
+                    count += pos - kept
+                if pos == first + size:
+                    break
+                kept = pos + 1
+                card_id = self.ids[pos]
+                if card_id in gone:
+                    continue
+                pair = orjson.dumps([loaded[card_id], of_card[card_id]])
+                if count:
+                    parts.append(b",")
+                    at += 1
+                parts.append(pair)
+                at += len(pair)
+                card_ends.append(at)
                 ids.append(card_id)
-            columns.extend(self.columns, kept, first + size)
-            if pairs:
-                sizes.append(len(pairs))
-                entries.append(_entry(pairs, card_ends))
+                columns.add_cards((loaded[card_id],), values)
+                count += 1
+            if count:
+                parts.append(b"]")
+                sizes.append(count)
+                entries.append(lz4.block.compress(b"".join(parts)))
         fields = {k: v for k, v in board.items() if k not in NESTED}
         body = _pack(fields, self.context, ids, sizes, entries, card_ends, columns, self.orphans, tag)
         return body, columns

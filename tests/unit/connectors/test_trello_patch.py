@@ -300,6 +300,25 @@ def test_cards_are_decoded_one_by_one_and_patched_ones_alone_re_encoded() -> Non
     assert named_cards([*actions, {"data": {"card": "not an object"}}, "junk"]) == {C1, C3}
 
 
+@pytest.mark.parametrize("odd", ["no id", "a repeated id"])
+def test_cards_are_found_by_a_scan_when_the_ids_cannot_index_them(odd: str) -> None:
+    """A card without an id, or two cards with one id (not Trello's, but a snapshot keeps what it
+    was given): the cards are found by walking the ids, as many as there are, in board order."""
+    b = board()
+    extra = copy.deepcopy(next(c for c in b["cards"] if c["id"] == C2))
+    if odd == "no id":
+        del extra["id"]
+    b["cards"].append(extra)
+    snap = open_snapshot(encode_snapshot(b, "t"), "t")
+    expected = [C1, C2, C2] if odd == "a repeated id" else [C1, C2]
+    assert [c.get("id") for c in snap.board(only={C2, C1})["cards"]] == expected
+    actions = [update(1, C1, {"name": "x"}, name="renamed")]
+    part = snap.board(only=named_cards(actions))
+    body, _ = snap.patched(part, apply_actions(part, actions, listed(actions)), "u")
+    apply_actions(b, actions, listed(actions))
+    assert open_snapshot(body, "u").board() == b
+
+
 def block(header: bytes, entry: bytes = b"") -> bytes:
     """A stored body's payload: an entry (not compressed when given), a compressed header."""
     compressed = lz4.block.compress(header)
