@@ -13,9 +13,9 @@ window reaches to the server's clock (its ``Date`` header; the local clock witho
 client clock that is off costs requests, never tasks: the last piece has no upper bound. Edits
 spread over the window take two round trips whatever their number (645 changed tasks: 2 instead of
 the 4 of an ascending and a descending series meeting in the middle), for a request or two more
-than paging needs; a burst inside one piece is cut again at its own density. When a full page brings no new gid, more than 100
-tasks share one ``modified_at`` and the search cannot page past them: :class:`SearchUnusable`, the
-connector lists per project for that run.
+than paging needs; a burst inside one piece is cut again at its own density. When a full page
+brings no new gid or holds one instant only, 100 tasks or more share one ``modified_at`` and the
+search cannot page past them: :class:`SearchUnusable`, the connector lists per project for that run.
 
 The official spec declares ``resource_subtype`` as one value defaulting to ``milestone`` and no
 ``limit``: a search that names no subtype may (by the spec) return only milestones, and no value
@@ -38,11 +38,13 @@ from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.http import HttpClient
 from connectors.ratelimit import NestedLimiter
 from errors import ApiError
+
+T = TypeVar("T")
 
 SEARCH_LIMIT: tuple[int, float] = (60, 60.0)  # Asana: search API, 60 requests per minute
 SEARCH_PAGE = 100  # Asana answers at most 100 search results
@@ -144,7 +146,7 @@ async def search_changed(
         for subtype in SUBTYPES
     ]
     found: dict[str, dict[str, Any]] = {}
-    for batch in await asyncio.gather(*series):
+    for batch in await _all(series):
         for task in batch:
             found.setdefault(str(task["gid"]), task)
     for task in found.values():
@@ -283,11 +285,12 @@ def _server_clock(value: str | None) -> datetime | None:
         return None
 
 
-async def _all(runs: Iterable[Coroutine[Any, Any, None]]) -> None:
-    """Run them at once; the first error as itself, the others cancelled."""
+async def _all(runs: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run them at once, their results in order; at the first error (raised as itself) the others
+    are cancelled: a search given up on sends no more requests."""
     tasks = [asyncio.ensure_future(run) for run in runs]
     try:
-        await asyncio.gather(*tasks)
+        return list(await asyncio.gather(*tasks))
     finally:
         for task in tasks:
             task.cancel()

@@ -461,7 +461,8 @@ class WavedSearch:
         self.waves += 1
         waiting, self._waiting = self._waiting, []
         for answered in waiting:
-            answered.set_result(None)
+            if not answered.done():  # a request cancelled while it waited gets no answer
+                answered.set_result(None)
 
 
 def search_conn(*projects: str, **over: Any) -> AsanaConnector:
@@ -604,6 +605,29 @@ async def test_more_than_a_page_of_ties_falls_back_per_project(api: respx.MockRo
     # a full page of one instant stops the search at once: no endless loop, no cut of an instant
     assert len([q for q in fake.calls if q["resource_subtype"] == "default_task"]) == 1
     assert listing.call_count == 2 and c._search_off is not None and "share modified_at" in c._search_off
+
+
+async def test_a_search_given_up_sends_no_more_requests(api: respx.MockRouter) -> None:
+    """default_task's first page is one instant (unusable) while milestone's first page would be
+    cut into pieces: the give-up cancels the milestone series, whose pieces are never sent."""
+    ties = [task(3000 + i, stamp(5), PROJECT) for i in range(101)]
+    spread = [task(4000 + i, stamp(1 + i // 10, i % 60), PROJECT, subtype="milestone") for i in range(300)]
+    waved = WavedSearch(FakeSearch(ties + spread))
+    api.get(SEARCH).mock(side_effect=waved)
+    users_route(api)
+    api.get("/tasks").mock(
+        side_effect=[
+            httpx.Response(200, json=page(ties[:100], "o1")),
+            httpx.Response(200, json=page(ties[100:] + spread)),
+        ]
+    )
+    c = search_conn(PROJECT)
+    await pull_items(c, PROJECT, {"modified_since": SINCE, "full_at": SINCE})
+    await asyncio.sleep(0.2)  # time for pieces in flight to be answered, were they left running
+    await c.close()
+    assert c._search_off is not None and "share modified_at" in c._search_off
+    # the four subtypes' first pages answered, nothing after (pieces sent were cancelled in flight)
+    assert len(waved.fake.calls) == 4
 
 
 async def test_partition_older_than_the_searched_window_lists_itself(api: respx.MockRouter) -> None:
