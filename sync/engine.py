@@ -154,6 +154,9 @@ class SyncEngine:
         self.post_steps = post_steps
         self._write_lock = threading.Lock()  # one writer at a time (SQLite); cheap elsewhere
         self.workers: list[dict[str, Any]] = []  # worker processes (processes > 1): sources, RSS, CPU
+        # sync_sources' sources, and how many are not finished yet: the last one of several left
+        # alone gets the process (sync.pool); a run of one source keeps the CPU rule alone
+        self._sources = self._open_sources = 0
 
     async def _store(self, fn: Callable[..., T], /, *args: Any) -> T:
         """A call into the store. PostgreSQL: in a worker thread, so that the pulls go on while
@@ -228,10 +231,14 @@ class SyncEngine:
         queue = self._queue(run_id)
         limit = asyncio.Semaphore(self.config.concurrency)
         out: dict[str, SourceReceipt] = {}
+        self._sources = self._open_sources = len(selected)
 
         async def one(cfg: SourceConfig) -> None:
             async with limit:
-                out[cfg.name] = await self._sync_source(cfg, queue, run_id)
+                try:
+                    out[cfg.name] = await self._sync_source(cfg, queue, run_id)
+                finally:
+                    self._open_sources -= 1
 
         with fewer_gc_passes():
             await asyncio.gather(*(one(cfg) for cfg in selected))
@@ -266,6 +273,7 @@ class SyncEngine:
                     ),
                     n,
                     min(most, len(parts)),
+                    alone=lambda: self._sources > 1 and self._open_sources == 1,
                 ).start()
         except* (ApiError, UnsafeRequest) as group_exc:  # also catches a bare error from partitions()
             self._fail_source(rec, cfg.name, group_exc.exceptions[0])

@@ -35,7 +35,12 @@ class FakeTime:
 
 
 async def run_pool(
-    share: Callable[[float], float], *, base: int, most: int, work: int
+    share: Callable[[float], float],
+    *,
+    base: int,
+    most: int,
+    work: int,
+    alone: Callable[[float], bool] = lambda _: False,
 ) -> tuple[WorkerPool, list[int]]:
     """``work`` jobs of 0.01 (fake) s each taken by the pool's workers, each asking ``stay`` first;
     the number of jobs in flight as each one started."""
@@ -55,7 +60,16 @@ async def run_pool(
             flight -= 1
 
     async with asyncio.TaskGroup() as group:
-        pool = WorkerPool(group, worker, base, most, every=0.005, cpu=time.cpu, clock=time.clock)
+        pool = WorkerPool(
+            group,
+            worker,
+            base,
+            most,
+            every=0.005,
+            cpu=time.cpu,
+            clock=time.clock,
+            alone=lambda: alone(time.wall),
+        )
         pool.start()
     assert not jobs
     return pool, seen
@@ -81,6 +95,14 @@ async def test_workers_retire_down_to_the_base_when_the_process_gets_busy() -> N
 async def test_no_worker_is_added_once_the_queue_ran_dry() -> None:
     pool, _ = await run_pool(lambda _: 0.0, base=3, most=50, work=3)  # one job each, then they end
     assert pool.drained and pool.started <= 4  # at most one added before the first one ended
+
+
+async def test_a_busy_source_left_alone_starts_its_waiting_partitions_at_once() -> None:
+    """Busy throughout (no growth by the CPU rule), but from (fake) second 1 the run's other
+    sources are done: the pool goes to the most at once and stays there."""
+    pool, seen = await run_pool(lambda _: 0.95, base=2, most=6, work=1500, alone=lambda wall: wall >= 1.0)
+    assert pool.target == 6 and pool.peak == 6
+    assert max(seen[:80]) == 2 and seen[-50:] == [s for s in seen[-50:] if s > 2]
 
 
 def test_idle_means_less_than_the_busy_share_of_the_wall_time() -> None:
@@ -150,3 +172,40 @@ async def test_the_source_ends_when_its_last_worker_does_not_after_a_pause() -> 
     async with asyncio.TaskGroup() as group:
         WorkerPool(group, worker, 2, 8, every=5.0).start()
     assert time.monotonic() - started < 1.0  # 5 s with the grower's pause waited out
+
+
+async def test_the_last_source_of_several_gets_the_process_when_the_others_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy process (the CPU rule never grows): source "b" runs 8 partitions at once while "a"
+    runs, 16 once "a" is done; alone in a run of its own, it keeps 8."""
+    FakeConnector.world = {
+        "a": {"a0": [{"id": "ta", "title": "x"}]},
+        "b": {f"p{i:02d}": [{"id": f"t{i}", "title": "x"}] for i in range(80)},
+    }
+    FakeConnector.failing, FakeConnector.pulls = {}, []
+    monkeypatch.setattr(FakeConnector, "delay", 0.05)
+    pools: list[WorkerPool] = []
+
+    class Busy(WorkerPool):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+        def idle(self, cpu_seconds: float, wall_seconds: float) -> bool:
+            return False
+
+    monkeypatch.setattr("sync.engine.WorkerPool", Busy)
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        both = Config(sources=[FakeSourceConfig(name="a"), FakeSourceConfig(name="b")])
+        assert (await run_sync(both, store, SyncOptions(), registry=fake_registry())).exit_code == 0
+        (b,) = [p for p in pools if p.most == 16]
+        assert b.peak == 16 and store.count_tasks() == 81
+        pools.clear()
+        alone = Config(sources=[FakeSourceConfig(name="b")])
+        assert (await run_sync(alone, store, SyncOptions(full=True), registry=fake_registry())).exit_code == 0
+        (b,) = pools
+        assert b.peak == 8
+    finally:
+        FakeConnector.world, FakeConnector.pulls = {}, []
