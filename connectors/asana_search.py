@@ -37,10 +37,9 @@ import math
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-from connectors.http import HttpClient
+from connectors.http import HttpClient, http_date
 from connectors.ratelimit import NestedLimiter
 from errors import ApiError
 
@@ -252,7 +251,7 @@ class _Cover:
         body = response.extensions.pop("salesync.json")
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise ApiError("unexpected search response: no 'data' list", source=self.http.source)
-        return body["data"], _server_clock(response.headers.get("date"))
+        return body["data"], http_date(response.headers.get("date"))
 
 
 def slices(oldest: datetime, edge: datetime, top: datetime, listed: int, most: int) -> list[datetime]:
@@ -273,16 +272,6 @@ def slices(oldest: datetime, edge: datetime, top: datetime, listed: int, most: i
 
 def _to_ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
-def _server_clock(value: str | None) -> datetime | None:
-    """An HTTP ``Date`` header as an aware UTC datetime (None when absent or unreadable)."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
 
 
 async def _all(runs: Iterable[Coroutine[Any, Any, T]]) -> list[T]:

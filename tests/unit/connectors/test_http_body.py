@@ -6,12 +6,13 @@ from __future__ import annotations
 import gc
 import weakref
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import respx
 
-from connectors.http import build_client, parse_json
+from connectors.http import build_client, http_date, parse_json, retry_after_seconds
 from sync.engine import GC_GEN0_THRESHOLD, fewer_gc_passes
 
 BASE = "http://127.0.0.1:9/api"
@@ -65,3 +66,15 @@ def test_fewer_gc_passes_raises_and_restores_the_threshold() -> None:
     with pytest.raises(RuntimeError), fewer_gc_passes():
         raise RuntimeError("boom")
     assert gc.get_threshold() == before
+
+
+def test_http_dates_are_read_as_utc_and_garbage_as_none() -> None:
+    """``Date`` and ``Retry-After`` dates: aware UTC; a date without a zone (``-0000``) is GMT."""
+    assert http_date("Mon, 07 Dec 2026 14:27:30 GMT") == datetime(2026, 12, 7, 14, 27, 30, tzinfo=UTC)
+    assert http_date("Mon, 07 Dec 2026 15:27:30 +0100") == datetime(2026, 12, 7, 14, 27, 30, tzinfo=UTC)
+    assert http_date("Mon, 07 Dec 2026 14:27:30 -0000") == datetime(2026, 12, 7, 14, 27, 30, tzinfo=UTC)
+    assert http_date("not a date") is None and http_date(None) is None and http_date("") is None
+    later = (datetime.now(UTC) + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    waited = retry_after_seconds(httpx.Response(429, headers={"Retry-After": later}))
+    assert waited is not None and 25 <= waited <= 30
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
