@@ -29,6 +29,7 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from connectors.ratelimit import RateLimiter
+from connectors.transport import pooled_transport
 from errors import ApiError, AuthError, NotFound, RateLimited, TransportError, UnsafeRequest
 
 log = logging.getLogger(__name__)
@@ -506,16 +507,18 @@ def build_client(
     allowed, never off), an injectable transport, a per-credential limiter."""
     opts = options or HttpOptions()
     REDACTOR.add(*secrets)
+    limits = httpx.Limits(
+        max_connections=opts.max_connections, max_keepalive_connections=opts.max_connections
+    )
+    verify = tls_context(ca_bundle)
     client = httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         auth=auth,
         headers={"User-Agent": "salesync/0.1", "Accept": "application/json", **(headers or {})},
         timeout=httpx.Timeout(timeout, connect=opts.connect_timeout),
-        limits=httpx.Limits(
-            max_connections=opts.max_connections, max_keepalive_connections=opts.max_connections
-        ),
-        verify=tls_context(ca_bundle),
-        transport=opts.transport,
+        limits=limits,
+        verify=verify,
+        transport=opts.transport or pooled_transport(verify, limits),
         follow_redirects=False,
         trust_env=False,
     )
