@@ -31,6 +31,7 @@ from sync.leases import LeaseQueue, LocalQueue, PartitionQueue
 from sync.pool import WorkerPool
 from sync.receipt import PartitionReceipt, RunReceipt, SourceReceipt
 from sync.store import CursorState, Store
+from sync.store_write import UnseenIds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,6 +158,8 @@ class SyncEngine:
         # sync_sources' sources, and how many are not finished yet: the last one of several left
         # alone gets the process (sync.pool); a run of one source keeps the CPU rule alone
         self._sources = self._open_sources = 0
+        # per source that had no task stored when this run began, on SQLite: its written ids
+        self._unseen: dict[str, UnseenIds] = {}
 
     async def _store(self, fn: Callable[..., T], /, *args: Any) -> T:
         """A call into the store. PostgreSQL: in a worker thread, so that the pulls go on while
@@ -259,6 +262,9 @@ class SyncEngine:
             parts = await connector.partitions(only)
             await queue.register(cfg.name, parts)
             states = await self._cursor_states(cfg.name, parts, queue, stored)
+            # the run is the source's one writer (SQLite's lock, a source in one process)
+            if isinstance(queue, LocalQueue) and not await self._store(self.store.has_tasks, cfg.name):
+                self._unseen[cfg.name] = UnseenIds()
             if cls.keeps_snapshots:
                 await self._prepare(connector, parts, states)
             self.progress("partitions", {"source": cfg.name, "total": len(parts)})
@@ -278,6 +284,7 @@ class SyncEngine:
         except* (ApiError, UnsafeRequest) as group_exc:  # also catches a bare error from partitions()
             self._fail_source(rec, cfg.name, group_exc.exceptions[0])
         finally:
+            self._unseen.pop(cfg.name, None)
             rec.absorb(connector.stats)
             await connector.close()
         rec.settle()
@@ -590,6 +597,7 @@ class SyncEngine:
                     snapshot=snapshot,
                     run_id=run_id,
                     now=self.clock(),
+                    unseen=self._unseen.get(source),
                 )
 
         return await self._store(work)

@@ -29,6 +29,7 @@ from sync.store_rows import (
 )
 from sync.store_status import status_summary
 from sync.store_write import (
+    UnseenIds,
     binder,
     chunks,
     ensure_source,
@@ -134,13 +135,14 @@ class Store:
         snapshot: bytes | None = None,
         run_id: int | None = None,
         now: datetime,
+        unseen: UnseenIds | None = None,
     ) -> UpsertCounts:
         """Store a page and (when given) the partition's cursor, all in one transaction.
 
         Unchanged records write nothing; changed tasks get their assignees and labels replaced and
         a history row per changed owner/due_date/due_at/status/archived. ``snapshot`` (the
         connector's raw body of the partition, ``RawPage.snapshot``) replaces the stored one in the
-        same transaction as its cursor, which it needs.
+        same transaction as its cursor, which it needs. ``unseen``: see ``store_write.UnseenIds``.
         """
         if snapshot is not None and cursor is None:
             raise ValueError("a partition snapshot is stored with its cursor, never alone")
@@ -151,7 +153,14 @@ class Store:
             write_people(conn, source, people, now)
             write_projects(conn, source, projects, now)
             counts = write_tasks(
-                conn, source, partition_id, tasks, now=now, run_id=run_id, after_upsert=self._grown
+                conn,
+                source,
+                partition_id,
+                tasks,
+                now=now,
+                run_id=run_id,
+                after_upsert=self._grown,
+                unseen=unseen,
             )
             q = write_quarantine(conn, source, partition_id, quarantined, now=now, run_id=run_id)
             if cursor is not None:
@@ -250,6 +259,12 @@ class Store:
         with self.engine.connect() as conn:
             rows = fetch_all(conn, sql, (source, partition_id))
         return bytes(rows[0][0]) if rows else None
+
+    def has_tasks(self, source: str) -> bool:
+        """Whether any task row of ``source`` is stored, tombstoned ones included."""
+        mark = binder(self.engine.dialect.name).mark
+        with self.engine.connect() as conn:
+            return bool(fetch_all(conn, f'SELECT 1 FROM "tasks" WHERE "source" = {mark} LIMIT 1', (source,)))
 
     def live_task_ids(self, source: str, partition_id: str) -> set[str]:
         # Through the driver: SQLAlchemy's row processing was ~5 µs of each of a full pass's rows.

@@ -7,7 +7,7 @@ executemany). An unchanged record costs a hash and a row of a SELECT, and writes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Final
@@ -279,6 +279,41 @@ def _delete(conn: Connection, table: Table, key: str, source: str, ids: Sequence
         conn.exec_driver_sql(delete_in_sql(dialect, table.name, key, len(part)), (source, *part))
 
 
+class UnseenIds:
+    """The task ids one run has written of a source that had no tasks stored when it began.
+
+    Its first sync into an empty store asked, page after page, which of 1,000 ids were stored:
+    ~3 % of the event loop's time for an answer that is always "none" unless an id came earlier
+    in the same run (an Asana task in two projects, a card moved mid-listing). A bitmap of id
+    hashes (1 MB, 2^23 bits, one per hash) answers "surely unseen" or "maybe seen": only the maybe
+    seen are looked up (at 1M ids ~11 % are, falsely). It is sound only while this run is the
+    source's one writer and the source had no task rows (tombstones included) when it began: the
+    engine makes one for that case alone, on SQLite (one run at a time, a source in one process).
+    """
+
+    __slots__ = ("_bits",)
+    _MASK: Final = (1 << 23) - 1
+
+    def __init__(self) -> None:
+        self._bits = bytearray(1 << 20)
+
+    def maybe_seen(self, ids: Iterable[str]) -> list[str]:
+        """The ids that may have been written already (the others surely were not)."""
+        bits, mask = self._bits, self._MASK
+        out = []
+        for tid in ids:
+            h = hash(tid) & mask
+            if bits[h >> 3] & (1 << (h & 7)):
+                out.append(tid)
+        return out
+
+    def add(self, ids: Iterable[str]) -> None:
+        bits, mask = self._bits, self._MASK
+        for tid in ids:
+            h = hash(tid) & mask
+            bits[h >> 3] |= 1 << (h & 7)
+
+
 def write_tasks(
     conn: Connection,
     source: str,
@@ -288,7 +323,10 @@ def write_tasks(
     now: datetime,
     run_id: int | None,
     after_upsert: Callable[[Connection, int], None] | None = None,
+    unseen: UnseenIds | None = None,
 ) -> UpsertCounts:
+    """``unseen``: the run's written ids of a source that began empty (``UnseenIds``); only ids
+    it may have seen are looked up."""
     by_id: dict[str, Task] = {}
     for task in tasks:
         if task.source != source:
@@ -298,9 +336,12 @@ def write_tasks(
         return UpsertCounts()
     hashes = {tid: task_hash(task) for tid, task in by_id.items()}
     b = binder_of(conn)
+    look_up = list(by_id) if unseen is None else unseen.maybe_seen(by_id)
+    if unseen is not None:
+        unseen.add(by_id)  # before the write: a page rolled back only costs look-ups later
 
     stored: dict[str, tuple[str, bool]] = {}  # id -> (content_hash, tombstoned)
-    for part in chunks(list(by_id)):
+    for part in chunks(look_up):
         # Raw SQL: only "is it tombstoned" is needed, not deleted_at parsed back into a datetime.
         sql = (
             'SELECT "id", "content_hash", "deleted_at" IS NOT NULL FROM "tasks" '
