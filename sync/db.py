@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from errors import ConfigError
 from sync.migrations import HEAD
-from sync.wal import WAL_AUTOCHECKPOINT_BYTES, Checkpointer
+from sync.wal import WAL_AUTOCHECKPOINT_PAGES, Checkpointer
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 DEFAULT_DB_FILE: Final = "salesync.db"
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
-SQLITE_PAGE_SIZE: Final = 16_384
 PG_CONNECT_TIMEOUT_S: Final = 10
 # pg_advisory_xact_lock key: two workers starting at once must not both run the migrations.
 _MIGRATION_LOCK_KEY: Final = 0x5A1E5
@@ -252,17 +251,11 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            # Before anything is written: a new database gets pages of 16 KB (an existing file
-            # keeps its own). A task row is ~0.5 KB: a full sync's commits wrote a quarter of the
-            # WAL frames (one write and checksum each), its 100k-row insert ~15 % faster; a random
-            # update dirties one page either way (docs/benchmarks.md, session 11).
-            cur.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")
             if not memory:
                 cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = NORMAL")
                 # checkpoints run in the background (sync.wal); this only bounds the WAL when it lags
-                page = cur.execute("PRAGMA page_size").fetchone()[0]
-                cur.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_BYTES // page}")
+                cur.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             # Debian's SQLite (and so Python's here) zeroes every freed page (secure_delete=ON): a
             # board snapshot rewritten on each patch freed ~60 overflow pages that were then written
             # to the WAL as zeros, half of its frames. FAST still overwrites deleted content inside

@@ -8,7 +8,7 @@ stalls (measured on the bench machine: ~0.3 s of a 1.3 s incremental, most of it
 :class:`Checkpointer` moves that work to a background thread: every commit kicks it, and at most
 every ``CHECKPOINT_EVERY_S`` it runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own short-lived
 connection, which never blocks a writer or a reader (SQLite releases the GIL meanwhile). The
-writers keep a much higher ``wal_autocheckpoint`` (``WAL_AUTOCHECKPOINT_BYTES``) as a safety net:
+writers keep a much higher ``wal_autocheckpoint`` (``WAL_AUTOCHECKPOINT_PAGES``) as a safety net:
 a passive checkpoint cannot reset the WAL while writes keep arriving, and the net bounds the file.
 The thread ends after ``IDLE_S`` without a commit and starts again on the next one, so an engine
 nobody disposes leaves no thread behind for long.
@@ -27,8 +27,7 @@ from urllib.parse import quote
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S: Final = 0.25
-# the writers' wal_autocheckpoint, as pages of the file's size: a bound for when the background lags
-WAL_AUTOCHECKPOINT_BYTES: Final = 64 << 20
+WAL_AUTOCHECKPOINT_PAGES: Final = 16_384  # 64 MB of 4 KB pages: only when the background falls behind
 IDLE_S: Final = 2.0
 
 
