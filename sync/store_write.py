@@ -297,21 +297,19 @@ class UnseenIds:
     def __init__(self) -> None:
         self._bits = bytearray(1 << 20)
 
-    def maybe_seen(self, ids: Iterable[str]) -> list[str]:
-        """The ids that may have been written already (the others surely were not)."""
+    def admit(self, ids: Iterable[str]) -> list[str]:
+        """Mark ``ids`` as written; returns those that may have been written before (in order),
+        the others surely were not. One hash per id (hashes of str are cached)."""
         bits, mask = self._bits, self._MASK
-        out = []
+        maybe = []
         for tid in ids:
             h = hash(tid) & mask
-            if bits[h >> 3] & (1 << (h & 7)):
-                out.append(tid)
-        return out
-
-    def add(self, ids: Iterable[str]) -> None:
-        bits, mask = self._bits, self._MASK
-        for tid in ids:
-            h = hash(tid) & mask
-            bits[h >> 3] |= 1 << (h & 7)
+            at, bit = h >> 3, 1 << (h & 7)
+            if bits[at] & bit:
+                maybe.append(tid)
+            else:
+                bits[at] |= bit
+        return maybe
 
 
 def write_tasks(
@@ -336,9 +334,8 @@ def write_tasks(
         return UpsertCounts()
     hashes = {tid: task_hash(task) for tid, task in by_id.items()}
     b = binder_of(conn)
-    look_up = list(by_id) if unseen is None else unseen.maybe_seen(by_id)
-    if unseen is not None:
-        unseen.add(by_id)  # before the write: a page rolled back only costs look-ups later
+    # marked before the write: a page rolled back only costs look-ups later
+    look_up = list(by_id) if unseen is None else unseen.admit(by_id)
 
     stored: dict[str, tuple[str, bool]] = {}  # id -> (content_hash, tombstoned)
     for part in chunks(look_up):
