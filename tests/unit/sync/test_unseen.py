@@ -112,14 +112,14 @@ async def test_a_first_run_counts_and_stores_as_the_look_up_would(
     monkeypatch.setattr(UnseenIds, "__init__", spy)
     config = Config(sources=[FakeSourceConfig(name="a")])
     out = []
-    for name, empty_looking in (("bitmap", None), ("plain", True)):
+    for name, pretend_stored in (("bitmap", False), ("plain", True)):
         store = Store.open(f"sqlite:///{tmp_path / name}.db")
         try:
-            if empty_looking is not None:  # the engine believes tasks are stored: no bitmap
+            if pretend_stored:  # the engine believes tasks are stored: no bitmap
                 monkeypatch.setattr(store, "has_tasks", lambda source: True)
             result = await run_sync(config, store, SyncOptions(), registry=fake_registry(), clock=lambda: NOW)
             assert result.exit_code == 0
-            out.append(({k: v for k, v in result.receipt["sources"]["a"]["totals"].items()}, _dump(store)))
+            out.append((dict(result.receipt["sources"]["a"]["totals"]), _dump(store)))
         finally:
             store.close()
         if name == "bitmap":
