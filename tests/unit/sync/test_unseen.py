@@ -99,7 +99,7 @@ def fake_world() -> Iterator[None]:
     FakeConnector.world, FakeConnector.failing, FakeConnector.pulls = {}, {}, []
 
 
-async def test_a_first_run_counts_and_stores_as_the_look_up_would(
+async def test_a_first_run_counts_stores_and_reconciles_as_the_look_up_would(
     fake_world: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[UnseenIds] = []
@@ -117,9 +117,14 @@ async def test_a_first_run_counts_and_stores_as_the_look_up_would(
         try:
             if pretend_stored:  # the engine believes tasks are stored: no bitmap
                 monkeypatch.setattr(store, "has_tasks", lambda source: True)
+            trace = _statements(store)
             result = await run_sync(config, store, SyncOptions(), registry=fake_registry(), clock=lambda: NOW)
             assert result.exit_code == 0
             out.append((dict(result.receipt["sources"]["a"]["totals"]), _dump(store)))
+            # the reconcile's read of the partition's live ids: none needed when the source began
+            # empty (all it could find was written, so seen, by the partition's own pull)
+            live_reads = [s for s in trace if s.startswith('SELECT "id" FROM "tasks" WHERE "source"')]
+            assert len(live_reads) == (2 if pretend_stored else 0)
         finally:
             store.close()
         if name == "bitmap":
