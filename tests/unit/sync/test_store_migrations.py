@@ -261,3 +261,42 @@ def test_0004_flags_no_existing_task_and_its_downgrade_gives_the_rows_back(store
         ]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_0005_a_task_stored_before_it_gets_its_rows_replaced_once_then_kept(store_url: str) -> None:  # noqa: F811
+    """A row stored before 0005 has no children_hash (unknown): its first change replaces its
+    assignee and label rows, as before 0005, and stores the digest; the downgrade drops the column."""
+    engine = db.open_engine(store_url)
+    insert_task = (
+        "INSERT INTO tasks (source, id, partition_id, kind, title, status, owner, owner_id, completed,"
+        " is_milestone, archived, fields, content_hash, first_seen, last_seen, last_changed)"
+        " VALUES ('s', 'old', 'p', 'k', 't', 'todo', NULL, NULL, false, false, false, '{}', 'h',"
+        " '2026-12-01', '2026-12-01', '2026-12-01')"
+    )
+    try:
+        db.upgrade(engine, "0004_tasks_assignee_is_owner")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO sources (name, kind, first_seen) VALUES ('s', 'k', '2026-12-01')"
+            )
+            conn.exec_driver_sql(insert_task)
+            conn.exec_driver_sql(
+                "INSERT INTO task_labels (source, task_id, label, position) VALUES ('s', 'old', 'stale', 0)"
+            )
+        assert db.upgrade(engine) == HEAD
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT children_hash FROM tasks").scalar() is None
+        store = Store(engine)
+        task = Task(source="s", kind="k", id="old", title="t2", labels=("hot",))
+        assert store.write_page("s", "k", "p", tasks=[task], now=NOW).changed == 1
+        assert [t.labels for t in store.iter_tasks()] == [("hot",)]  # the unknown rows replaced
+        with engine.connect() as conn:
+            assert len(conn.exec_driver_sql("SELECT children_hash FROM tasks").scalar()) == 32
+
+        with db.write_transaction(engine) as conn:
+            command.downgrade(db._alembic_config(conn), "0004_tasks_assignee_is_owner")
+        with engine.connect() as conn:
+            assert "children_hash" not in {c["name"] for c in inspect(conn).get_columns("tasks")}
+    finally:
+        engine.dispose()
