@@ -250,7 +250,6 @@ def task_row(task: Task, partition_id: str, content_hash: str, now: datetime) ->
         "archived": task.archived,
         "fields": task.fields,  # the engine's JSON serializer turns odd values into strings
         "content_hash": content_hash,
-        "children_hash": children_hash(assignee_params(task), label_params(task)),
         "first_seen": now,
         "last_seen": now,
         "last_changed": now,
@@ -292,12 +291,12 @@ TASK_COLUMNS: Final = (
     "updated_at",
     "fields",
     "content_hash",
-    "children_hash",
     "first_seen",
     "last_seen",
     "last_changed",
     "deleted_at",
 )
+_ASSIGNEE_IS_OWNER_AT: Final = TASK_COLUMNS.index("assignee_is_owner")
 ASSIGNEE_COLUMNS: Final = ("source", "task_id", "person_id", "name", "email", "handle", "position")
 LABEL_COLUMNS: Final = ("source", "task_id", "label", "position")
 
@@ -318,15 +317,6 @@ def task_params(
     return TaskParams(partition_id, now, instant, day, as_json).row(task, content_hash)
 
 
-def children_hash(people: Sequence[tuple[Any, ...]], labels: Sequence[tuple[Any, ...]]) -> str:
-    """``tasks.children_hash``: a digest of a task's ``task_assignees`` and ``task_labels`` rows
-    (``ASSIGNEE_COLUMNS`` / ``LABEL_COLUMNS`` tuples, as written; their source and task id, the
-    task's own, left out); '' when it has none."""
-    if not people and not labels:
-        return ""
-    return _digest(([row[2:] for row in people], [row[2:] for row in labels]))
-
-
 class TaskParams:
     """Parameter tuples of one page's tasks (``TASK_COLUMNS``), assignees and labels for the driver.
 
@@ -334,31 +324,17 @@ class TaskParams:
     their people (the mappers keep one ``Person`` per user): an owner's three columns are converted
     once per page, keyed by the object's identity (the tasks hold the objects for as long as this
     lives). A None instant or date is never handed to a converter.
-
-    ``stored``: the ``children_hash`` stored for some of the tasks (changed ones, on a store whose
-    write is the only one); a task whose assignee and label rows come out the same is listed in
-    ``kept`` and its rows are left out of ``people`` and ``labels`` (the stored ones stay).
     """
 
-    def __init__(
-        self,
-        partition_id: str,
-        now: Any,
-        instant: Convert,
-        day: Convert,
-        as_json: Convert,
-        stored: Mapping[str, str | None] | None = None,
-    ) -> None:
+    def __init__(self, partition_id: str, now: Any, instant: Convert, day: Convert, as_json: Convert) -> None:
         self.partition_id = partition_id
         self.now = now
         self.instant = instant
         self.day = day
         self.as_json = as_json
-        self.stored: Mapping[str, str | None] = stored or {}
         self.params: list[tuple[Any, ...]] = []
         self.people: list[tuple[Any, ...]] = []
         self.labels: list[tuple[Any, ...]] = []
-        self.kept: set[str] = set()
         self._owners: dict[int, tuple[Any, str | None, str | None]] = {}
         self._nobody = (as_json(None), None, None)
 
@@ -373,18 +349,15 @@ class TaskParams:
 
     def row(self, task: Task, content_hash: str) -> tuple[Any, ...]:
         """The task's ``TASK_COLUMNS`` tuple."""
-        children = children_hash(assignee_params(task), label_params(task))
-        return self._row(task, content_hash, assignee_is_owner(task.owner, task.assignees), children)
-
-    def _row(self, task: Task, content_hash: str, is_owner: bool, children: str) -> tuple[Any, ...]:
         d = task.__dict__
         instant, day, now = self.instant, self.day, self.now
+        owner = d["owner"]
         return (
             *_task_plain(d),
             self.partition_id,
             d["status"]._value_,
-            *self._owner(d["owner"]),
-            is_owner,
+            *self._owner(owner),
+            assignee_is_owner(owner, d["assignees"]),
             None if (v := d["due_date"]) is None else day(v),
             None if (v := d["due_at"]) is None else instant(v),
             None if (v := d["start_date"]) is None else day(v),
@@ -393,7 +366,6 @@ class TaskParams:
             None if (v := d["updated_at"]) is None else instant(v),
             self.as_json(d["fields"]),
             content_hash,
-            children,
             now,
             now,
             now,
@@ -402,30 +374,23 @@ class TaskParams:
 
     def add(self, task: Task, content_hash: str) -> None:
         """The task's row, its assignees (a person once, first place kept; none when the owner is
-        the only one) and labels (a label once), unless they are the stored ones (``stored``)."""
+        the only one) and labels (a label once)."""
+        row = self.row(task, content_hash)
+        self.params.append(row)
         d = task.__dict__
         src, tid = d["source"], d["id"]
-        people, labels = d["assignees"], d["labels"]
-        is_owner = assignee_is_owner(d["owner"], people)
-        mine: list[tuple[Any, ...]] = []
-        if people and not is_owner:
+        people = d["assignees"]
+        if people and not row[_ASSIGNEE_IS_OWNER_AT]:
             if len(people) == 1 or (len(people) == 2 and people[0].id != people[1].id):
-                mine = [(src, tid, p.id, p.name, p.email, p.handle, i) for i, p in enumerate(people)]
+                self.people += [(src, tid, p.id, p.name, p.email, p.handle, i) for i, p in enumerate(people)]
             else:
-                mine = assignee_params(task)
-        tags: list[tuple[Any, ...]] = []
+                self.people += assignee_params(task)
+        labels = d["labels"]
         if labels:
             if len(labels) == 1 or (len(labels) == 2 and labels[0] != labels[1]):
-                tags = [(src, tid, label, i) for i, label in enumerate(labels)]
+                self.labels += [(src, tid, label, i) for i, label in enumerate(labels)]
             else:
-                tags = label_params(task)
-        children = children_hash(mine, tags)
-        self.params.append(self._row(task, content_hash, is_owner, children))
-        if self.stored.get(tid) == children:
-            self.kept.add(tid)
-        else:
-            self.people += mine
-            self.labels += tags
+                self.labels += label_params(task)
 
 
 def assignee_params(task: Task) -> list[tuple[Any, ...]]:

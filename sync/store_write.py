@@ -357,13 +357,8 @@ def write_tasks(
     # Sorted by id: concurrent writers lock rows in the same order and cannot deadlock.
     ids = sorted((*new_ids, *changed_ids))
     stamp = b.instant(now)
-    history, indexed, children = _history_params(conn, source, changed_ids, by_id, stamp=stamp, run_id=run_id)
-    # SQLite: this transaction is the store's one writer, so a changed task whose assignee and
-    # label rows come out as stored (its children_hash) keeps them: no delete, no insert. On
-    # PostgreSQL another worker may write the same task (a task in two projects) between the read
-    # above and the upsert's row lock, so its rows are replaced, as before.
-    sqlite = conn.dialect.name == "sqlite"
-    rows = TaskParams(partition_id, stamp, b.instant, b.date, b.json, stored=children if sqlite else None)
+    history, indexed = _history_params(conn, source, changed_ids, by_id, stamp=stamp, run_id=run_id)
+    rows = TaskParams(partition_id, stamp, b.instant, b.date, b.json)
     add = rows.add
     for tid in ids:
         add(by_id[tid], hashes[tid])
@@ -375,7 +370,7 @@ def write_tasks(
         after_upsert(conn, len(new_ids))
     # On PostgreSQL a concurrent writer may have added children to a task we saw as new; the upsert
     # above holds the row locks now, so clearing them here is race-free. SQLite writers are serial.
-    replace = [tid for tid in changed_ids if tid not in rows.kept] if sqlite else ids
+    replace = changed_ids if conn.dialect.name == "sqlite" else ids
     _delete(conn, t.task_assignees, "task_id", source, replace)
     _delete(conn, t.task_labels, "task_id", source, replace)
     execute_many(conn, t.task_assignees, ASSIGNEE_COLUMNS, rows.people)
@@ -392,16 +387,7 @@ _INDEXED_AT: Final = tuple(TASK_COLUMNS.index(c) for c in INDEXED)
 # dirtied ~4 pages a task instead of ~1 (10 random tasks: 40-44 WAL frames against 10).
 _UPDATED: Final = tuple(c for c in TASK_COLUMNS if c not in ("source", "id", "first_seen", *INDEXED))
 _UPDATED_AT: Final = tuple(TASK_COLUMNS.index(c) for c in (*_UPDATED, "source", "id"))
-_HISTORY_READ: Final = (
-    "id",
-    "owner_id",
-    "due_date",
-    "due_at",
-    "status",
-    "archived",
-    "children_hash",
-    *INDEXED,
-)
+_HISTORY_READ: Final = ("id", "owner_id", "due_date", "due_at", "status", "archived", *INDEXED)
 HISTORY_COLUMNS: Final = ("source", "task_id", "field", "old", "new", "seen_at", "run_id")
 
 
@@ -452,17 +438,15 @@ def _history_params(
     *,
     stamp: Any,
     run_id: int | None,
-) -> tuple[list[tuple[Any, ...]], dict[str, tuple[Any, ...]], dict[str, str | None]]:
-    """``HISTORY_COLUMNS`` tuples of every history field that differs from the stored row, each
-    stored row's ``INDEXED`` values and its ``children_hash``."""
+) -> tuple[list[tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+    """``HISTORY_COLUMNS`` tuples of every history field that differs from the stored row, and
+    each stored row's ``INDEXED`` values."""
     out: list[tuple[Any, ...]] = []
     indexed: dict[str, tuple[Any, ...]] = {}
-    children: dict[str, str | None] = {}
-    for tid, owner_id, due_date, due_at, status, archived, children_hash, *keys in _stored(
+    for tid, owner_id, due_date, due_at, status, archived, *keys in _stored(
         conn, t.tasks, _HISTORY_READ, "id", source, changed_ids
     ):
         indexed[tid] = tuple(keys)
-        children[tid] = children_hash
         old_row = {
             "owner_id": owner_id,
             "due_date": _stored_date(due_date),
@@ -475,7 +459,7 @@ def _history_params(
         for name in HISTORY_FIELDS:
             if old[name] != new[name]:
                 out.append((source, tid, name, old[name], new[name], stamp, run_id))
-    return out, indexed, children
+    return out, indexed
 
 
 def write_projects(conn: Connection, source: str, projects: Sequence[SalesProject], now: datetime) -> int:

@@ -120,8 +120,6 @@ tasks = Table(
     Column("deleted_at", Instant),
     # true: the task's one assignee is its owner, and task_assignees holds no row for it (0004)
     Column("assignee_is_owner", Boolean, nullable=False, default=False, server_default=false()),
-    # digest of its task_assignees + task_labels rows as written ('' none; NULL unknown: before 0005)
-    Column("children_hash", String(32)),
     Index("ix_tasks_partition", "source", "partition_id"),
     Index("ix_tasks_project", "source", "project_id"),
 )

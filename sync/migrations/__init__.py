@@ -6,4 +6,4 @@ from typing import Final
 # SQL, so that a run against an up-to-date database never imports Alembic (~110 ms of every CLI
 # start). tests/unit/sync/test_store_migrations.py holds it to Alembic's own head: a new migration
 # must move it too.
-HEAD: Final = "0005_tasks_children_hash"
+HEAD: Final = "0004_tasks_assignee_is_owner"
