@@ -53,18 +53,22 @@ import orjson
 from mapping.trello import FieldValues, ProjectColumns, parse_instant
 
 # Format of the stored body: a header line (format, space, the tag the cursor carries), then the
-# entries, then a JSON header (the board's own fields and its lists, labels, members and
-# custom-field definitions; the cards' ids, how many cards each entry holds, where it ends and
-# where each card ends in it; every card's project inputs as ``mapping.trello.ProjectColumns``;
+# entries, then every card's project inputs (``mapping.trello.ProjectColumns.blob``: typed arrays),
+# then a JSON header (the board's own fields and its lists, labels, members and custom-field
+# definitions; the cards' ids, how many cards each entry holds, where it ends and where each card
+# ends in it; the project columns' tables (``ProjectColumns.meta``) and their block's size;
 # checklists of no listed card), then the header's length in 4 bytes. Each entry is a JSON list of
-# ``[card, its checklists]`` for up to CHUNK_CARDS cards; each entry and the header is its own LZ4
-# block, compressed as it is made (one chunk's JSON alive at a time). Opening decompresses and
-# parses the header alone; a patch decompresses the entries holding the cards its actions name,
-# parses only those cards, splices their new JSON between the other cards' bytes and copies the
-# other entries still compressed. A 1,000-card board with 10 changed cards spread over it, opened,
-# patched and its project row mapped: 22 M instructions (callgrind; ~5 ms), where format 2 (one LZ4
-# frame, a header with every card's project inputs as a dict) took 87 M (~20 ms).
-SNAPSHOT_FORMAT: Final = b"trello-board/3"
+# ``[card, its checklists]`` for up to CHUNK_CARDS cards; each entry, the columns' block and the
+# header is its own LZ4 block, compressed as it is made (one chunk's JSON alive at a time). Opening
+# decompresses and parses the header and the columns alone; a patch decompresses the entries
+# holding the cards its actions name, parses only those cards, splices their new JSON between the
+# other cards' bytes and copies the other entries still compressed. A 1,000-card board with 10
+# changed cards spread over it, opened, patched and its project row mapped: 22 M instructions
+# (callgrind; ~5 ms) in format 3, where format 2 (one LZ4 frame, a header with every card's project
+# inputs as a dict) took 87 M (~20 ms). Format 4 keeps the project inputs as arrays instead of
+# 7,000 JSON values (format 3): opening a bench board's snapshot parsed 94 KB of JSON, 58 KB of it
+# these columns (0.75 of its 1.06 ms).
+SNAPSHOT_FORMAT: Final = b"trello-board/4"
 NESTED: Final = ("cards", "lists", "labels", "members", "checklists", "customFields")
 ACTIONS_LIMIT: Final = 1000  # the most GET /boards/{id}/actions returns at once
 _CONTEXT: Final = ("lists", "labels", "members", "customFields")
@@ -157,13 +161,16 @@ def _pack(
     orphans: list[Any],
     tag: str,
 ) -> bytes:
-    """The compressed entries as they come, then the compressed JSON header, then its length."""
+    """The compressed entries as they come, the project columns' arrays compressed, then the
+    compressed JSON header, then its length."""
     out: list[bytes | memoryview] = [SNAPSHOT_FORMAT + b" " + tag.encode("ascii") + b"\n"]
     ends, at = [], 0
     for entry in entries:
         at += len(entry)
         ends.append(at)
         out.append(entry)
+    arrays = lz4.block.compress(columns.blob())
+    out.append(arrays)
     header = lz4.block.compress(
         orjson.dumps(
             {
@@ -173,7 +180,8 @@ def _pack(
                 "sizes": sizes,
                 "ends": ends,
                 "cardEnds": card_ends,
-                "project": columns.to_json(),
+                "project": columns.meta(),
+                "columns": len(arrays),
                 "orphans": orphans,
             }
         )
@@ -186,11 +194,18 @@ class Snapshot:
     """A decoded stored body: the board's own fields, context and project inputs at once, the cards
     on demand (a chunk of :data:`CHUNK_CARDS` decompressed, only the cards asked for parsed)."""
 
-    def __init__(self, header: dict[str, Any], entries: memoryview) -> None:
+    def __init__(self, header: dict[str, Any], stored: memoryview) -> None:
+        """``stored``: the entries and the project columns' block after them."""
         self.fields: dict[str, Any] = header["board"]
         self.context: dict[str, list[Any]] = {k: header[k] for k in _CONTEXT}
         self.ids: list[str] = header["ids"]
-        self.columns = ProjectColumns.from_json(header["project"])
+        arrays = header["columns"]
+        if type(arrays) is not int or not 0 < arrays <= len(stored):
+            raise ValueError("no project columns")
+        entries = stored[: len(stored) - arrays]
+        self.columns = ProjectColumns.from_stored(
+            header["project"], lz4.block.decompress(stored[len(entries) :])
+        )
         self.orphans: list[Any] = header["orphans"]
         self._sizes: list[int] = header["sizes"]
         self._ends: list[int] = header["ends"]
@@ -307,13 +322,26 @@ class Snapshot:
         sizes: list[int] = []
         card_ends: list[int] = []
         entries: list[bytes | memoryview] = []
-        columns = ProjectColumns(self.columns.list_ids, self.columns.shapes)
+        columns = self.columns.successor()
+        pending = [0, 0]  # cards of this snapshot still to be copied into ``columns``: [start, stop)
+
+        def copy(start: int, stop: int) -> None:  # one extend per run of cards copied as they are
+            if start != pending[1]:
+                flush()
+                pending[0] = start
+            pending[1] = stop
+
+        def flush() -> None:
+            if pending[0] < pending[1]:
+                columns.extend(self.columns, pending[0], pending[1])
+            pending[0] = pending[1]
+
         for n, (first, size) in enumerate(zip(self._first, self._sizes, strict=True)):
             named = hits.get(n)
             if named is None:
                 ids.extend(self.ids[first : first + size])
                 card_ends.extend(self._card_ends[first : first + size])
-                columns.extend(self.columns, first, first + size)
+                copy(first, first + size)
                 sizes.append(size)
                 entries.append(self._compressed(n))
                 continue
@@ -336,7 +364,7 @@ class Snapshot:
                     parts.append(raw[start : ends[pos - 1]])
                     at += ends[pos - 1] - start
                     ids.extend(self.ids[kept:pos])
-                    columns.extend(self.columns, kept, pos)
+                    copy(kept, pos)
                     count += pos - kept
                 if pos == first + size:
                     break
@@ -352,6 +380,7 @@ class Snapshot:
                 at += len(pair)
                 card_ends.append(at)
                 ids.append(card_id)
+                flush()
                 columns.add_cards((loaded[card_id],), values)
                 count += 1
             if count:
@@ -359,6 +388,7 @@ class Snapshot:
                 sizes.append(count)
                 entries.append(lz4.block.compress(b"".join(parts)))
         fields = {k: v for k, v in board.items() if k not in NESTED}
+        flush()
         body = _pack(fields, self.context, ids, sizes, entries, card_ends, columns, self.orphans, tag)
         return body, columns
 

@@ -28,10 +28,13 @@ Decisions (documented here because Trello leaves them open):
 from __future__ import annotations
 
 import math
+import sys
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, or_
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -330,10 +333,11 @@ _MICRO: Final = timedelta(microseconds=1)
 _SAFE: Final = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
 
 
-def _micros(value: Any) -> int | None:
+def _micros(value: Any) -> int:
+    """Microseconds since the epoch of a Trello instant; ``NO_TIME`` when it is none."""
     instant = parse_instant(value)
     if instant is None:
-        return None
+        return NO_TIME
     if not _SAFE[0] <= instant < _SAFE[1]:
         raise _Raw
     return (instant - _EPOCH) // _MICRO
@@ -351,74 +355,93 @@ def _exact_json(value: Any) -> bool:
 class ProjectColumns:
     """What ``board_to_project`` reads of every card of a board, column by column, digested once
     (a board's stored snapshot keeps them: a patched board's project row is mapped from them
-    without decoding the cards, and 1,000 cards parse and map in a fraction of the time of 1,000
-    dicts). Independent of the config: each card's custom field items are resolved by the board's
-    definitions (``FieldValues.field_value``, which a snapshot's patches never change) into their
-    non-empty values (``values``, in item order, None when there are none) and the names they are
-    of (``shape``: an index into ``shapes``, the boards' few distinct sequences of names); which
-    ``PROJECT_KEYS`` a name sets (``field_map``) is decided when mapping. ``lists``: an index into
-    ``list_ids``; ``due`` and ``start``: microseconds since the epoch. A card that is not digested
-    exactly (an item ``field_value`` raises on, a value that is no JSON scalar, an extreme date, an
-    ``idList`` that is no string) keeps its ``project_inputs`` in ``raw`` and is read as
-    ``board_to_project`` reads a card; a closed card's other columns are not read."""
+    without decoding the cards). Independent of the config: each card's custom field items are
+    resolved by the board's definitions (``FieldValues.field_value``, which a snapshot's patches
+    never change) into their non-empty values; which ``PROJECT_KEYS`` a field name sets
+    (``field_map``) is decided when mapping.
+
+    The columns are typed arrays, one entry per card: ``closed`` and ``due_complete`` bytes (0/1),
+    ``lists`` an index into ``list_ids``, ``due`` and ``start`` microseconds since the epoch
+    (:data:`NO_TIME`: none), ``shape`` an index into ``shapes`` (the board's few distinct sequences
+    of field names, in item order), and per field name (``names``) a column of the card's value of
+    that name, the last one when a card has two (an index into ``table``, the board's distinct
+    values, plus one; 0: none). Stored, they are bytes (:meth:`blob`) and a small JSON part
+    (:meth:`meta`): a snapshot opens them without making a Python object per card, and the project
+    row counts them with C loops (``_Tally.columns``).
+
+    A card that is not digested exactly (an item ``field_value`` raises on, a value that is no JSON
+    scalar, an extreme date, an ``idList`` that is no string) keeps its ``project_inputs`` in
+    ``raw`` and is read as ``board_to_project`` reads a card; a closed card's other columns are not
+    read."""
 
     __slots__ = (
         "_list_at",
+        "_name_at",
         "_shape_at",
+        "_table_at",
         "closed",
         "due",
         "due_complete",
         "list_ids",
         "lists",
+        "named",
+        "names",
         "raw",
         "shape",
         "shapes",
         "start",
-        "values",
+        "table",
     )
 
-    def __init__(self, list_ids: list[str] | None = None, shapes: list[list[str]] | None = None) -> None:
-        self.closed: list[bool] = []
-        self.lists: list[int] = []
-        self.due_complete: list[bool] = []
-        self.due: list[int | None] = []
-        self.start: list[int | None] = []
-        self.shape: list[int] = []
-        self.values: list[list[Any] | None] = []
+    def __init__(
+        self,
+        list_ids: list[str] | None = None,
+        shapes: list[list[str]] | None = None,
+        names: list[str] | None = None,
+        table: list[Any] | None = None,
+    ) -> None:
+        self.closed = bytearray()
+        self.due_complete = bytearray()
+        self.lists = array("i")
+        self.shape = array("i")
+        self.due = array("q")
+        self.start = array("q")
         self.raw: dict[int, dict[str, Any]] = {}  # position -> project_inputs of that card
         self.list_ids: list[str] = list(list_ids or [])
         self.shapes: list[list[str]] = [list(s) for s in shapes or [[]]]  # shape 0: no values
+        self.names: list[str] = list(names or [])
+        self.named: list[array[int]] = [array("I") for _ in self.names]  # padded by _padded()
+        self.table: list[Any] = list(table or [])
         self._list_at = {list_id: n for n, list_id in enumerate(self.list_ids)}
         self._shape_at = {tuple(names): n for n, names in enumerate(self.shapes)}
+        self._name_at = {name: n for n, name in enumerate(self.names)}
+        self._table_at: dict[Any, int] | None = None  # table value key -> index, made when first needed
 
     def __len__(self) -> int:
         return len(self.closed)
 
+    def successor(self) -> ProjectColumns:
+        """Empty columns whose tables begin as these: :meth:`extend` copies cards from these."""
+        return ProjectColumns(self.list_ids, self.shapes, self.names, self.table)
+
     def add_cards(self, cards: Iterable[Mapping[str, Any]], values: FieldValues) -> None:
         """Append the cards' inputs (``values``: the board's custom field definitions)."""
-        closed, lists, done, due, start = (
-            self.closed.append,
-            self.lists.append,
-            self.due_complete.append,
-            self.due.append,
-            self.start.append,
-        )
-        shape, of_card, digest, raw = self.shape.append, self.values.append, self._digest, self.raw
+        digest, raw = self._digest, self.raw
         for card in cards:
+            at = len(self.closed)
             try:
-                row = digest(card, values)
+                row = digest(card, values, at)
             except _Raw:
-                raw[len(self.closed)] = project_inputs(card)
+                raw[at] = project_inputs(card)
                 row = _UNREAD
-            closed(row[0])
-            lists(row[1])
-            done(row[2])
-            due(row[3])
-            start(row[4])
-            shape(row[5])
-            of_card(row[6])
+            self.closed.append(row[0])
+            self.lists.append(row[1])
+            self.due_complete.append(row[2])
+            self.due.append(row[3])
+            self.start.append(row[4])
+            self.shape.append(row[5])
 
-    def _digest(self, card: Mapping[str, Any], values: FieldValues) -> _Row:
+    def _digest(self, card: Mapping[str, Any], values: FieldValues, at: int) -> _Row:
         if card.get("closed"):
             return _UNREAD
         list_id = card.get("idList") or ""
@@ -443,6 +466,34 @@ class ProjectColumns:
                 raise _Raw
             names.append(name)
             of_card.append(value)
+        due, start = card.get("due"), card.get("start")
+        due, start = _micros(due) if due else NO_TIME, _micros(start) if start else NO_TIME
+        # nothing raises from here on: the card's values go into their columns (a later value of a
+        # name of the card replaces an earlier one)
+        table_at = self._table_at
+        if table_at is None:
+            table_at = self._table_at = {_table_key(v): n for n, v in enumerate(self.table)}
+        name_at, named = self._name_at, self.named
+        for name, value in zip(names, of_card, strict=True):
+            n = name_at.get(name)
+            if n is None:
+                n = name_at[name] = len(self.names)
+                self.names.append(name)
+                named.append(array("I"))
+            key = value if type(value) is str else _table_key(value)
+            v = table_at.get(key)
+            if v is None:
+                v = table_at[key] = len(self.table)
+                self.table.append(value)
+            column = named[n]
+            size = len(column)
+            if size == at:
+                column.append(v + 1)
+            elif size > at:
+                column[at] = v + 1
+            else:
+                column.frombytes(bytes(column.itemsize * (at - size)))
+                column.append(v + 1)
         list_at = self._list_at.get(list_id)
         if list_at is None:
             list_at = self._list_at[list_id] = len(self.list_ids)
@@ -451,13 +502,19 @@ class ProjectColumns:
         if shape is None:
             shape = self._shape_at[tuple(names)] = len(self.shapes)
             self.shapes.append(names)
-        due, start = card.get("due"), card.get("start")
-        due, start = _micros(due) if due else None, _micros(start) if start else None
-        return False, list_at, bool(card.get("dueComplete")), due, start, shape, of_card or None
+        return False, list_at, bool(card.get("dueComplete")), due, start, shape
+
+    def _padded(self) -> list[array[int]]:
+        """``named``, every column as long as the others (cards after a column's last value: 0)."""
+        size = len(self.closed)
+        for column in self.named:
+            if len(column) < size:
+                column.frombytes(bytes(column.itemsize * (size - len(column))))
+        return self.named
 
     def extend(self, other: ProjectColumns, start: int, stop: int) -> None:
-        """Append ``other``'s cards ``start`` to ``stop`` (``other``'s ``list_ids`` and ``shapes``
-        are these or a beginning of them)."""
+        """Append ``other``'s cards ``start`` to ``stop`` (``other``'s tables are these or a
+        beginning of them: see :meth:`successor`)."""
         at = len(self.closed)
         self.closed += other.closed[start:stop]
         self.lists += other.lists[start:stop]
@@ -465,42 +522,106 @@ class ProjectColumns:
         self.due += other.due[start:stop]
         self.start += other.start[start:stop]
         self.shape += other.shape[start:stop]
-        self.values += other.values[start:stop]
+        for column, theirs in zip(self.named, other._padded(), strict=False):
+            if len(column) < at:
+                column.frombytes(bytes(column.itemsize * (at - len(column))))
+            column += theirs[start:stop]
         for pos, inputs in other.raw.items():
             if start <= pos < stop:
                 self.raw[at + pos - start] = inputs
 
-    def to_json(self) -> dict[str, Any]:
+    def card(self, n: int) -> tuple[Any, ...]:
+        """Card ``n``'s inputs as the columns hold them: ``(its raw inputs,)``, ``(True,)`` for a
+        closed card (nothing else of it is kept), else (False, list id, due complete, due, start,
+        [(field name, value)] in item order) with the instants as microseconds or None."""
+        if n in self.raw:
+            return (self.raw[n],)
+        if self.closed[n]:
+            return (True,)
+        named = self._padded()
+        values = {
+            name: self.table[column[n] - 1]
+            for name, column in zip(self.names, named, strict=True)
+            if column[n]
+        }
+        due, start = self.due[n], self.start[n]
+        return (
+            bool(self.closed[n]),
+            self.list_ids[self.lists[n]],
+            bool(self.due_complete[n]),
+            None if due == NO_TIME else due,
+            None if start == NO_TIME else start,
+            [(name, values[name]) for name in self.shapes[self.shape[n]] if name in values],
+        )
+
+    # -- stored form: meta() as JSON in the snapshot's header, blob() as bytes beside it ----------
+    def meta(self) -> dict[str, Any]:
         return {
-            "closed": self.closed,
-            "lists": self.lists,
-            "dueComplete": self.due_complete,
-            "due": self.due,
-            "start": self.start,
-            "shape": self.shape,
-            "values": self.values,
+            "cards": len(self.closed),
             "listIds": self.list_ids,
             "shapes": self.shapes,
+            "names": self.names,
+            "table": self.table,
             "raw": [[pos, inputs] for pos, inputs in self.raw.items()],
         }
 
+    def blob(self) -> bytes:
+        arrays = [self.lists, self.shape, self.due, self.start, *self._padded()]
+        if sys.byteorder != "little":  # stored little-endian
+            arrays = [array(a.typecode, a) for a in arrays]
+            for a in arrays:
+                a.byteswap()
+        return b"".join([self.closed, self.due_complete, *(a.tobytes() for a in arrays)])
+
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ProjectColumns:
-        """The columns :meth:`to_json` gave; ValueError/TypeError/KeyError when not of that shape."""
-        out = cls(data["listIds"], data["shapes"])
-        out.closed, out.lists, out.due_complete = data["closed"], data["lists"], data["dueComplete"]
-        out.due, out.start, out.shape, out.values = data["due"], data["start"], data["shape"], data["values"]
-        out.raw = {int(pos): inputs for pos, inputs in data["raw"]}
-        columns = (out.closed, out.lists, out.due_complete, out.due, out.start, out.shape, out.values)
-        if not all(isinstance(c, list) and len(c) == len(out.closed) for c in columns):
-            raise ValueError("project columns of different lengths")
-        if not all(isinstance(x, str) for x in (*out.list_ids, *(n for s in out.shapes for n in s))):
+    def from_stored(cls, meta: Mapping[str, Any], blob: bytes | memoryview) -> ProjectColumns:
+        """The columns :meth:`meta` and :meth:`blob` gave; ValueError/TypeError/KeyError when not
+        of that shape."""
+        out = cls(meta["listIds"], meta["shapes"], meta["names"], meta["table"])
+        size = meta["cards"]
+        if type(size) is not int or size < 0:
+            raise ValueError("project columns: no card count")
+        if not all(
+            isinstance(x, str) for x in (*out.list_ids, *out.names, *(n for s in out.shapes for n in s))
+        ):
             raise ValueError("project columns' tables are not names")
+        if not set(map(type, out.table)) <= _SCALARS:  # JSON gives no NaN, no infinity
+            raise ValueError("project columns' values are not JSON scalars")
+        arrays = [out.lists, out.shape, out.due, out.start, *out.named]
+        if len(blob) != size * (2 + sum(a.itemsize for a in arrays)):
+            raise ValueError("project columns of another length")
+        view = memoryview(blob)
+        out.closed[:] = view[:size]
+        out.due_complete[:] = view[size : 2 * size]
+        at = 2 * size
+        for a in arrays:
+            a.frombytes(view[at : at + size * a.itemsize])
+            at += size * a.itemsize
+            if sys.byteorder != "little":
+                a.byteswap()
+        if out.closed.translate(None, b"\0\1") or out.due_complete.translate(None, b"\0\1"):
+            raise ValueError("project columns: flags that are not 0 or 1")
+        out.raw = {int(pos): inputs for pos, inputs in meta["raw"]}
+        if not all(0 <= pos < size and isinstance(inputs, dict) for pos, inputs in out.raw.items()):
+            raise ValueError("project columns' raw cards are not cards")
         return out
 
 
-_Row = tuple[bool, int, bool, int | None, int | None, int, list[Any] | None]
-_UNREAD: Final[_Row] = (True, 0, False, None, None, 0, None)  # a closed or raw card: not read
+def _table_key(value: Any) -> Any:
+    """A value's key in ``ProjectColumns.table``: itself for a string (the common case), else its
+    type and value (and a zero's sign), so that 1, 1.0, True and 0.0, -0.0 stay apart as the cards
+    have them."""
+    kind = type(value)
+    if kind is str:
+        return value
+    return (kind, value, repr(value)) if kind is float and value == 0 else (kind, value)
+
+
+_SCALARS: Final = frozenset({str, float, int, bool})
+NO_TIME: Final = -(2**63)  # ProjectColumns.due / start: the card has none
+_FLIP: Final = bytes.maketrans(b"\0\1", b"\1\0")
+_Row = tuple[bool, int, bool, int, int, int]
+_UNREAD: Final[_Row] = (True, 0, False, NO_TIME, NO_TIME, 0)  # a closed or raw card: not read
 
 
 # Any zone's UTC offset is under 24 hours either way, so an instant 48 hours or more before the
@@ -539,6 +660,7 @@ class _Tally:
         self.open_cards = self.done_cards = 0
         self.closed_lists = {list_id for list_id, lst in index.lists.items() if lst.get("closed")}
         self.with_fields = bool(index.project_fields)
+        self.counted: dict[str, Counter[Any]] | None = None  # each key's values, when counted at once
 
     def card(self, card: Any) -> None:
         if not isinstance(card, dict) or card.get("closed"):
@@ -557,58 +679,61 @@ class _Tally:
             self.starts.append(start)
 
     def columns(self, columns: ProjectColumns) -> None:
-        """The cards of ``columns``, a raw one (``ProjectColumns.raw``) read by :meth:`card` in its
-        turn, the others a stretch at a time."""
-        closed_at = [list_id in self.closed_lists for list_id in columns.list_ids]
-        plans = [self._plan(names) for names in columns.shapes] if self.with_fields else None
-        start = 0
-        for stop in [*sorted(columns.raw), len(columns)]:
-            self._stretch(columns, start, stop, closed_at, plans)
-            if stop < len(columns):
-                self.card(columns.raw[stop])
-            start = stop + 1
-
-    def _stretch(
-        self,
-        columns: ProjectColumns,
-        start: int,
-        stop: int,
-        closed_at: list[bool],
-        plans: list[list[tuple[int, Callable[[Any], None]]]] | None,
-    ) -> None:
-        opened = [
-            n
-            for n, closed, list_at in zip(
-                range(start, stop), columns.closed[start:stop], columns.lists[start:stop], strict=True
-            )
-            if not closed and not closed_at[list_at]
-        ]
-        self.open_cards += len(opened)
-        self.done_cards += sum(map(columns.due_complete.__getitem__, opened))
-        self.due_micros += [m for m in map(columns.due.__getitem__, opened) if m is not None]
-        self.start_micros += [m for m in map(columns.start.__getitem__, opened) if m is not None]
-        if plans is not None:
-            shapes, values = columns.shape, columns.values
-            for n in opened:
-                of_card = values[n]
-                if of_card is not None:
-                    for at, seen in plans[shapes[n]]:
-                        seen(of_card[at])
-
-    def _plan(self, names: list[str]) -> list[tuple[int, Callable[[Any], None]]]:
-        """For a card whose values are of ``names``: which value each key takes (the last one that
-        sets it, as ``project_values`` gives it) and where it goes."""
-        last: dict[str, int] = {}
-        for at, name in enumerate(names):
-            for k in self.index.project_keys(name):
-                last[k] = at
-        return [(at, self.seen[k].append) for k, at in last.items()]
+        """The cards of ``columns``, counted column by column in C (``compress`` over the open
+        cards; a ``Counter`` of each project key's value indices, which keeps the card order for
+        ties). A raw card (``ProjectColumns.raw``) is read by :meth:`card`; with raw cards, or two
+        field names setting one key (the card's last one wins), the values are read card by card,
+        in order."""
+        closed_at = bytes(list_id in self.closed_lists for list_id in columns.list_ids)
+        shut = columns.closed  # raw cards are marked closed: card() reads them
+        if any(closed_at):
+            shut = bytearray(map(or_, shut, map(closed_at.__getitem__, columns.lists)))
+        is_open = shut.translate(_FLIP)
+        self.open_cards += is_open.count(1)
+        self.done_cards += sum(compress(columns.due_complete, is_open))
+        self.due_micros += filter(NO_TIME.__ne__, compress(columns.due, is_open))
+        self.start_micros += filter(NO_TIME.__ne__, compress(columns.start, is_open))
+        raw = columns.raw
+        if not self.with_fields:
+            for n in sorted(raw):
+                self.card(raw[n])
+            return
+        keys_of = [self.index.project_keys(name) for name in columns.names]
+        setting = {k: [n for n, keys in enumerate(keys_of) if k in keys] for k in PROJECT_KEYS}
+        named, table = columns._padded(), columns.table
+        if not raw and all(len(setters) <= 1 for setters in setting.values()):
+            self.counted = {}
+            for k, setters in setting.items():
+                counted = self.counted[k] = Counter()
+                if setters:
+                    indices = Counter(compress(named[setters[0]], is_open))
+                    indices.pop(0, None)
+                    for v, times in indices.items():  # equal values (1, 1.0, True) counted as one
+                        counted[table[v - 1]] += times
+            return
+        name_at = {name: n for n, name in enumerate(columns.names)}
+        plans = []
+        for shape in columns.shapes:  # per shape: each key from the last of its names that sets it
+            last: dict[str, int] = {}
+            for name in shape:
+                for k in keys_of[name_at[name]]:
+                    last[k] = name_at[name]
+            plans.append([(named[column], self.seen[k].append) for k, column in last.items()])
+        shapes = columns.shape
+        for n in sorted([*compress(range(len(columns)), is_open), *raw]):
+            if n in raw:
+                self.card(raw[n])
+                continue
+            for column, seen in plans[shapes[n]]:
+                seen(table[column[n] - 1])
 
     def project(
         self, board: Mapping[str, Any], board_id: Any, fixed: Mapping[str, Any], ctx: MappingContext
     ) -> SalesProject:
         """The row, ``fixed``: the configured ``project_values`` of the board."""
-        counts = {k: Counter(values) for k, values in self.seen.items()}  # first seen first
+        counts = self.counted
+        if counts is None:
+            counts = {k: Counter(values) for k, values in self.seen.items()}  # first seen first
         # the most common value; ties: the first seen (max keeps the first of equal counts)
         picked = {
             k: fixed.get(k, max(counts[k].items(), key=itemgetter(1))[0] if counts[k] else None)

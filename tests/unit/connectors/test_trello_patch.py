@@ -11,6 +11,7 @@ from typing import Any
 
 import lz4.block
 import lz4.frame
+import orjson
 import pytest
 
 from connectors.trello_patch import (
@@ -52,6 +53,17 @@ def garbled() -> bytes:
     return header + b"\n" + b"\xff" * (len(payload) - 4 - size) + payload[-4 - size :]
 
 
+def with_columns(edit: Any) -> bytes:
+    """A stored body whose project columns' block is ``edit(blob)`` (the header sized to it)."""
+    line, _, payload = encode_snapshot(BOARD, "t").partition(b"\n")
+    size = int.from_bytes(payload[-4:], "big")
+    head = orjson.loads(lz4.block.decompress(payload[-4 - size : -4]))
+    blob = lz4.block.decompress(payload[-4 - size - head["columns"] : -4 - size])
+    arrays = lz4.block.compress(edit(blob))
+    entries = payload[: -4 - size - head["columns"]]
+    return line + b"\n" + entries + arrays + block(orjson.dumps({**head, "columns": len(arrays)}))
+
+
 def stored_header(body: bytes) -> bytes:
     """The JSON header of a stored body (its last LZ4 block, before its length)."""
     size = int.from_bytes(body[-4:], "big")
@@ -62,20 +74,8 @@ def rows(columns: ProjectColumns) -> list[Any]:
     """Each card's project inputs in ``columns``: its raw inputs or its digest (tables resolved)."""
     out: list[Any] = []
     for n in range(len(columns)):
-        if n in columns.raw:
-            out.append(columns.raw[n])
-        elif columns.closed[n]:
-            out.append("closed")
-        else:
-            names = columns.shapes[columns.shape[n]]
-            fields = list(zip(names, columns.values[n] or [], strict=True))
-            row = (
-                columns.list_ids[columns.lists[n]],
-                columns.due_complete[n],
-                columns.due[n],
-                columns.start[n],
-            )
-            out.append((*row, fields))
+        card = columns.card(n)
+        out.append(card[0] if n in columns.raw else "closed" if card[0] else card[1:])
     return out
 
 
@@ -267,7 +267,7 @@ def test_an_unknown_listed_activity_cannot_be_checked() -> None:
 # -- the stored body ---------------------------------------------------------------------------------
 def test_snapshot_round_trip_and_tag() -> None:
     body = encode_snapshot(BOARD, "0123456789abcdef")
-    assert body.startswith(b"trello-board/3 0123456789abcdef\n")
+    assert body.startswith(b"trello-board/4 0123456789abcdef\n")
     # an LZ4 block per entry, then the header's
     assert stored_header(body).startswith(b'{"board":{"id":')
     first = json.loads(stored_header(body))["ends"][0]
@@ -334,11 +334,14 @@ def block(header: bytes, entry: bytes = b"") -> bytes:
         (b"garbage without a header line", "t", "format"),
         (encode_snapshot(BOARD, "other"), "t", "not the one of the cursor"),
         (encode_snapshot(BOARD, "t"), None, "not the one of the cursor"),
-        (b"trello-board/3 t\n" + block(b"{not json"), "t", "does not decompress or parse"),
-        (b"trello-board/3 t\n{not compressed}\x00\x00\x00\x05", "t", "does not decompress or parse"),
-        (b"trello-board/3 t\n" + block(b'{"cards": []}'), "t", "does not decompress or parse"),
+        (b"trello-board/4 t\n" + block(b"{not json"), "t", "does not decompress or parse"),
+        (b"trello-board/4 t\n{not compressed}\x00\x00\x00\x05", "t", "does not decompress or parse"),
+        (b"trello-board/4 t\n" + block(b'{"cards": []}'), "t", "does not decompress or parse"),
         (garbled(), "t", "does not decompress or parse"),
         (truncated(), "t", "not a board"),
+        (b"trello-board/3 t\n" + block(b"{}"), "t", "format"),
+        (with_columns(lambda b: b[:-1]), "t", "does not decompress or parse"),
+        (with_columns(lambda b: b"\x07" + b[1:]), "t", "does not decompress or parse"),
     ],
     ids=[
         "missing",
@@ -352,6 +355,9 @@ def block(header: bytes, entry: bytes = b"") -> bytes:
         "not-a-board",
         "entry-not-compressed",
         "entries-cut-short",
+        "format-3",
+        "columns-cut-short",
+        "columns-flag-not-0-or-1",
     ],
 )
 def test_a_snapshot_that_cannot_be_trusted_reads_the_board_whole(
@@ -440,7 +446,7 @@ def test_a_whole_reads_project_row_from_fresh_columns_equals_the_cards() -> None
             "customFields": b.custom_fields,
         }
         body, columns = snapshot_and_columns({**b.summary(None), "cards": cards, **nested}, "t")
-        assert body.startswith(b"trello-board/3 t\n")
+        assert body.startswith(b"trello-board/4 t\n")
         context = {**nested, "board": b.summary(None)}
         for field_map in ({}, {"stage": "Phase", "customer": "Stage"}):
             ctx = MappingContext(

@@ -426,10 +426,10 @@ def test_project_customer_tie_goes_to_the_first_seen(order: tuple[str, ...], exp
 
 # -- the project row from ProjectColumns (a patched board's snapshot keeps them) ---------------------
 def columns(cards: list[Any], defs: Any) -> ProjectColumns:
-    """The cards' columns as a snapshot stores them: digested, then through JSON."""
+    """The cards' columns as a snapshot stores them: digested, then through JSON and bytes."""
     out, values = ProjectColumns(), FieldValues(defs)
     out.add_cards(cards, values)
-    return ProjectColumns.from_json(orjson.loads(orjson.dumps(out.to_json())))
+    return ProjectColumns.from_stored(orjson.loads(orjson.dumps(out.meta())), out.blob())
 
 
 def both(board: dict[str, Any], c: MappingContext) -> tuple[Any, Any, ProjectColumns]:
@@ -439,6 +439,46 @@ def both(board: dict[str, Any], c: MappingContext) -> tuple[Any, Any, ProjectCol
     cols = columns(cards, context["customFields"])
     cut = map_records("project", [context["board"]], {**context, "cards": cols}, c)
     return whole, cut, cols
+
+
+def test_columns_keep_each_value_as_its_card_has_it() -> None:
+    """The columns' table keeps 1, 1.0, True and 0.0, -0.0 apart (equal in Python, not on the
+    cards); stored and opened again, every card reads back its own value, and the project row
+    counts equal values as one (the first seen of them picked), as from whole cards."""
+    defs = [
+        {"id": "f1", "name": "Customer", "type": "date"},
+        {"id": "f2", "name": "Deal value", "type": "number"},
+    ]
+    values = [1, 1.0, True, 0.0, -0.0, "1", 1]
+    cards = [
+        {
+            "id": f"c{n}",
+            "idList": "l",
+            "customFieldItems": [
+                {"idCustomField": "f1", "value": {"date": v}},
+                {"idCustomField": "f2", "value": {"number": str(float(v))}},
+            ],
+        }
+        for n, v in enumerate(values)
+    ]
+    cols = columns(cards, defs)
+    assert [cols.card(n)[5][0][1] for n in range(len(values))] == values
+    assert [repr(cols.card(n)[5][0][1]) for n in range(len(values))] == [repr(v) for v in values]
+    board = {"id": "b", "name": "B", "lists": [{"id": "l"}], "labels": [], "members": [], "checklists": []}
+    whole, cut, _ = both({**board, "customFields": defs, "cards": cards}, ctx())
+    assert cut == whole and cut.projects[0].customer == "1"
+
+
+def test_stored_columns_that_are_not_scalars_or_do_not_fit_are_refused() -> None:
+    cols = columns([{"id": "c", "idList": "l", "due": "2026-12-01T16:30:00.000Z"}], [])
+    meta, blob = orjson.loads(orjson.dumps(cols.meta())), cols.blob()
+    assert ProjectColumns.from_stored(meta, blob).card(0) == cols.card(0)
+    with pytest.raises(ValueError, match="JSON scalars"):
+        ProjectColumns.from_stored({**meta, "table": [["a list"]]}, blob)
+    with pytest.raises(ValueError, match="another length"):
+        ProjectColumns.from_stored({**meta, "cards": 2}, blob)
+    with pytest.raises(ValueError, match="not 0 or 1"):
+        ProjectColumns.from_stored(meta, b"\x02" + blob[1:])
 
 
 def test_the_project_row_from_columns_equals_the_one_from_whole_cards() -> None:
