@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from itertools import compress
-from operator import itemgetter, or_
+from operator import itemgetter
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -504,6 +504,11 @@ class ProjectColumns:
             self.shapes.append(names)
         return False, list_at, bool(card.get("dueComplete")), due, start, shape
 
+    def distinct(self) -> bool:
+        """Whether no two values of ``table`` are equal in Python (1, 1.0 and True are; the table
+        keeps them apart): counting their indices is then counting the values."""
+        return len(set(self.table)) == len(self.table)
+
     def _padded(self) -> list[array[int]]:
         """``named``, every column as long as the others (cards after a column's last value: 0)."""
         size = len(self.closed)
@@ -628,6 +633,7 @@ _UNREAD: Final[_Row] = (True, 0, False, NO_TIME, NO_TIME, 0)  # a closed or raw 
 # latest one (after the earliest) falls on an earlier (later) calendar day wherever it is seen: only
 # the instants near the edge are converted to local dates (a board's cards: 1,000 conversions -> few).
 _NEAR: Final = timedelta(hours=48)
+_NEAR_MICROS: Final = _NEAR // timedelta(microseconds=1)
 
 
 def last_day(instants: list[datetime], tz: ZoneInfo) -> date | None:
@@ -684,15 +690,17 @@ class _Tally:
         ties). A raw card (``ProjectColumns.raw``) is read by :meth:`card`; with raw cards, or two
         field names setting one key (the card's last one wins), the values are read card by card,
         in order."""
-        closed_at = bytes(list_id in self.closed_lists for list_id in columns.list_ids)
-        shut = columns.closed  # raw cards are marked closed: card() reads them
-        if any(closed_at):
-            shut = bytearray(map(or_, shut, map(closed_at.__getitem__, columns.lists)))
-        is_open = shut.translate(_FLIP)
+        is_open = self._open(columns)
         self.open_cards += is_open.count(1)
         self.done_cards += sum(compress(columns.due_complete, is_open))
-        self.due_micros += filter(NO_TIME.__ne__, compress(columns.due, is_open))
-        self.start_micros += filter(NO_TIME.__ne__, compress(columns.start, is_open))
+        # only the instants near the latest due and the earliest start can be on the edge's day
+        top = max(compress(columns.due, is_open), default=NO_TIME)
+        if top != NO_TIME:
+            self.due_micros += filter((top - _NEAR_MICROS).__lt__, compress(columns.due, is_open))
+        low = min(filter(NO_TIME.__ne__, compress(columns.start, is_open)), default=NO_TIME)
+        if low != NO_TIME:
+            starts = filter(NO_TIME.__ne__, compress(columns.start, is_open))
+            self.start_micros += filter((low + _NEAR_MICROS).__gt__, starts)
         raw = columns.raw
         if not self.with_fields:
             for n in sorted(raw):
@@ -703,13 +711,19 @@ class _Tally:
         named, table = columns._padded(), columns.table
         if not raw and all(len(setters) <= 1 for setters in setting.values()):
             self.counted = {}
+            at = [None, *table].__getitem__  # a column holds a value's index + 1
+            distinct = columns.distinct()
             for k, setters in setting.items():
                 counted = self.counted[k] = Counter()
-                if setters:
-                    indices = Counter(compress(named[setters[0]], is_open))
-                    indices.pop(0, None)
-                    for v, times in indices.items():  # equal values (1, 1.0, True) counted as one
-                        counted[table[v - 1]] += times
+                if not setters:
+                    continue
+                indices = Counter(compress(named[setters[0]], is_open))
+                indices.pop(0, None)
+                if distinct:
+                    counted.update(dict(zip(map(at, indices), indices.values(), strict=True)))
+                    continue
+                for v, times in indices.items():  # equal values (1, 1.0, True) counted as one
+                    counted[at(v)] += times
             return
         name_at = {name: n for n, name in enumerate(columns.names)}
         plans = []
@@ -726,6 +740,20 @@ class _Tally:
                 continue
             for column, seen in plans[shapes[n]]:
                 seen(table[column[n] - 1])
+
+    def _open(self, columns: ProjectColumns) -> bytes | bytearray:
+        """1 for each open card of ``columns``, else 0 (raw cards are marked closed there)."""
+        closed_at = bytes(list_id in self.closed_lists for list_id in columns.list_ids)
+        shut: bytes | bytearray = columns.closed
+        if any(closed_at):
+            if len(closed_at) <= 256:  # each card's list as a byte, mapped to its closed flag, in C
+                low = columns.lists.tobytes()[0 if sys.byteorder == "little" else 3 :: 4]
+                in_shut = low.translate(closed_at.ljust(256, b"\0"))
+            else:
+                in_shut = bytes(map(closed_at.__getitem__, columns.lists))
+            either = int.from_bytes(shut, "little") | int.from_bytes(in_shut, "little")
+            shut = either.to_bytes(len(shut), "little")
+        return shut.translate(_FLIP)
 
     def project(
         self, board: Mapping[str, Any], board_id: Any, fixed: Mapping[str, Any], ctx: MappingContext

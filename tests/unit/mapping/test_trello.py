@@ -469,6 +469,28 @@ def test_columns_keep_each_value_as_its_card_has_it() -> None:
     assert cut == whole and cut.projects[0].customer == "1"
 
 
+def test_a_board_of_more_than_256_lists_counts_its_open_cards_alike() -> None:
+    """Cards in closed lists are left out whether the lists' indices fit in a byte or not."""
+    lists = [{"id": f"l{n}", "closed": n % 7 == 3} for n in range(300)]
+    defs = [{"id": "f1", "name": "Customer", "type": "text"}]
+    cards = [
+        {
+            "id": f"c{n}",
+            "idList": f"l{(n * 37) % 300}",
+            "dueComplete": n % 5 == 0,
+            "due": f"2026-12-{1 + n % 28:02d}T10:00:00.000Z",
+            "customFieldItems": [{"idCustomField": "f1", "value": {"text": f"C{n % 4}"}}],
+        }
+        for n in range(900)
+    ]
+    board = {"id": "b", "name": "B", "lists": lists, "labels": [], "members": [], "checklists": []}
+    for few in (False, True):
+        of_board = lists[:200] if few else lists
+        kept = [c for c in cards if int(c["idList"][1:]) < len(of_board)]
+        whole, cut, _ = both({**board, "lists": of_board, "customFields": defs, "cards": kept}, ctx())
+        assert cut == whole and whole.projects[0].fields["cards_open"] < len(kept)
+
+
 def test_stored_columns_that_are_not_scalars_or_do_not_fit_are_refused() -> None:
     cols = columns([{"id": "c", "idList": "l", "due": "2026-12-01T16:30:00.000Z"}], [])
     meta, blob = orjson.loads(orjson.dumps(cols.meta())), cols.blob()
