@@ -504,6 +504,7 @@ class SyncEngine:
                     page_cursor,
                     run_id,
                     snapshot=page.snapshot if page_cursor is not None else None,
+                    changes=not page.full,  # an incremental page holds changed records
                 )
                 prec.new += counts.new
                 prec.changed += counts.changed
@@ -586,6 +587,7 @@ class SyncEngine:
         full: bool = False,
         count: int | None = None,
         snapshot: bytes | None = None,
+        changes: bool = False,
     ) -> Any:
         def work() -> Any:
             with self._write_lock:
@@ -604,6 +606,7 @@ class SyncEngine:
                     run_id=run_id,
                     now=self.clock(),
                     unseen=self._unseen.get(source),
+                    changes=changes,
                 )
 
         return await self._store(work)

@@ -136,6 +136,7 @@ class Store:
         run_id: int | None = None,
         now: datetime,
         unseen: UnseenIds | None = None,
+        changes: bool = False,
     ) -> UpsertCounts:
         """Store a page and (when given) the partition's cursor, all in one transaction.
 
@@ -143,6 +144,8 @@ class Store:
         a history row per changed owner/due_date/due_at/status/archived. ``snapshot`` (the
         connector's raw body of the partition, ``RawPage.snapshot``) replaces the stored one in the
         same transaction as its cursor, which it needs. ``unseen``: see ``store_write.UnseenIds``.
+        ``changes``: the tasks are mostly changed ones (an incremental pull's page): their stored
+        history columns are read with their hashes, in one statement instead of two.
         """
         if snapshot is not None and cursor is None:
             raise ValueError("a partition snapshot is stored with its cursor, never alone")
@@ -161,6 +164,7 @@ class Store:
                 run_id=run_id,
                 after_upsert=self._grown,
                 unseen=unseen,
+                changes=changes,
             )
             q = write_quarantine(conn, source, partition_id, quarantined, now=now, run_id=run_id)
             if cursor is not None:

@@ -322,9 +322,12 @@ def write_tasks(
     run_id: int | None,
     after_upsert: Callable[[Connection, int], None] | None = None,
     unseen: UnseenIds | None = None,
+    changes: bool = False,
 ) -> UpsertCounts:
     """``unseen``: the run's written ids of a source that began empty (``UnseenIds``); only ids
-    it may have seen are looked up."""
+    it may have seen are looked up. ``changes``: the tasks are expected to be mostly changed (an
+    incremental page): the look-up reads the history columns too (``_HISTORY_READ``), saving the
+    second statement; a full page's mostly unchanged rows are read narrow."""
     by_id: dict[str, Task] = {}
     for task in tasks:
         if task.source != source:
@@ -338,14 +341,18 @@ def write_tasks(
     look_up = list(by_id) if unseen is None else unseen.admit(by_id)
 
     stored: dict[str, tuple[str, bool]] = {}  # id -> (content_hash, tombstoned)
+    wide: dict[str, tuple[Any, ...]] | None = {} if changes else None  # id -> _HISTORY_READ row
+    more = "".join(f', "{c}"' for c in _HISTORY_READ) if changes else ""
     for part in chunks(look_up):
         # Raw SQL: only "is it tombstoned" is needed, not deleted_at parsed back into a datetime.
         sql = (
-            'SELECT "id", "content_hash", "deleted_at" IS NOT NULL FROM "tasks" '
+            f'SELECT "id", "content_hash", "deleted_at" IS NOT NULL{more} FROM "tasks" '
             f'WHERE "source" = {b.mark} AND "id" IN ({", ".join([b.mark] * len(part))})'
         )
-        for tid, h, dead in fetch_all(conn, sql, (source, *part)):
+        for tid, h, dead, *history in fetch_all(conn, sql, (source, *part)):
             stored[tid] = (h, bool(dead))
+            if wide is not None:
+                wide[tid] = tuple(history)
 
     new_ids = [tid for tid in by_id if tid not in stored]
     # A tombstoned task that re-appears is a change even when its content is the same.
@@ -357,7 +364,9 @@ def write_tasks(
     # Sorted by id: concurrent writers lock rows in the same order and cannot deadlock.
     ids = sorted((*new_ids, *changed_ids))
     stamp = b.instant(now)
-    history, indexed = _history_params(conn, source, changed_ids, by_id, stamp=stamp, run_id=run_id)
+    history, indexed = _history_params(
+        conn, source, changed_ids, by_id, stamp=stamp, run_id=run_id, read=wide
+    )
     rows = TaskParams(partition_id, stamp, b.instant, b.date, b.json)
     add = rows.add
     for tid in ids:
@@ -438,14 +447,18 @@ def _history_params(
     *,
     stamp: Any,
     run_id: int | None,
+    read: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> tuple[list[tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
     """``HISTORY_COLUMNS`` tuples of every history field that differs from the stored row, and
-    each stored row's ``INDEXED`` values."""
+    each stored row's ``INDEXED`` values; ``read``: the stored ``_HISTORY_READ`` rows by id, when
+    the look-up read them already."""
     out: list[tuple[Any, ...]] = []
     indexed: dict[str, tuple[Any, ...]] = {}
-    for tid, owner_id, due_date, due_at, status, archived, *keys in _stored(
-        conn, t.tasks, _HISTORY_READ, "id", source, changed_ids
-    ):
+    if read is None:
+        rows = _stored(conn, t.tasks, _HISTORY_READ, "id", source, changed_ids)
+    else:
+        rows = [read[tid] for tid in changed_ids]
+    for tid, owner_id, due_date, due_at, status, archived, *keys in rows:
         indexed[tid] = tuple(keys)
         old_row = {
             "owner_id": owner_id,
