@@ -410,7 +410,7 @@ class ProjectColumns:
         self.list_ids: list[str] = list(list_ids or [])
         self.shapes: list[list[str]] = [list(s) for s in shapes or [[]]]  # shape 0: no values
         self.names: list[str] = list(names or [])
-        self.named: list[array[int]] = [array("I") for _ in self.names]  # padded by _padded()
+        self.named: list[array[int]] = [array("I") for _ in self.names]  # see padded()
         self.table: list[Any] = list(table or [])
         self._list_at = {list_id: n for n, list_id in enumerate(self.list_ids)}
         self._shape_at = {tuple(names): n for n, names in enumerate(self.shapes)}
@@ -509,7 +509,7 @@ class ProjectColumns:
         keeps them apart): counting their indices is then counting the values."""
         return len(set(self.table)) == len(self.table)
 
-    def _padded(self) -> list[array[int]]:
+    def padded(self) -> list[array[int]]:
         """``named``, every column as long as the others (cards after a column's last value: 0)."""
         size = len(self.closed)
         for column in self.named:
@@ -527,7 +527,7 @@ class ProjectColumns:
         self.due += other.due[start:stop]
         self.start += other.start[start:stop]
         self.shape += other.shape[start:stop]
-        for column, theirs in zip(self.named, other._padded(), strict=False):
+        for column, theirs in zip(self.named, other.padded(), strict=False):
             if len(column) < at:
                 column.frombytes(bytes(column.itemsize * (at - len(column))))
             column += theirs[start:stop]
@@ -543,7 +543,7 @@ class ProjectColumns:
             return (self.raw[n],)
         if self.closed[n]:
             return (True,)
-        named = self._padded()
+        named = self.padded()
         values = {
             name: self.table[column[n] - 1]
             for name, column in zip(self.names, named, strict=True)
@@ -551,7 +551,7 @@ class ProjectColumns:
         }
         due, start = self.due[n], self.start[n]
         return (
-            bool(self.closed[n]),
+            False,
             self.list_ids[self.lists[n]],
             bool(self.due_complete[n]),
             None if due == NO_TIME else due,
@@ -571,7 +571,7 @@ class ProjectColumns:
         }
 
     def blob(self) -> bytes:
-        arrays = [self.lists, self.shape, self.due, self.start, *self._padded()]
+        arrays = [self.lists, self.shape, self.due, self.start, *self.padded()]
         if sys.byteorder != "little":  # stored little-endian
             arrays = [array(a.typecode, a) for a in arrays]
             for a in arrays:
@@ -708,7 +708,7 @@ class _Tally:
             return
         keys_of = [self.index.project_keys(name) for name in columns.names]
         setting = {k: [n for n, keys in enumerate(keys_of) if k in keys] for k in PROJECT_KEYS}
-        named, table = columns._padded(), columns.table
+        named, table = columns.padded(), columns.table
         if not raw and all(len(setters) <= 1 for setters in setting.values()):
             self.counted = {}
             at = [None, *table].__getitem__  # a column holds a value's index + 1
